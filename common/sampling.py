@@ -1,0 +1,246 @@
+"""One sampling-parameters type and one ``generate`` call over three backends.
+
+Backends (``--backend``):
+
+* ``hf`` — transformers on CPU through :mod:`common.engine` (continuous batching, shared
+  prefill for the n samples of a prompt, stop strings, per-sample log-probabilities, LoRA
+  adapters merged through peft). The default here.
+* ``naive`` — transformers ``generate`` one prompt at a time; the reference the generation
+  benchmark compares against. Slow; kept for checking the fast path.
+* ``vllm`` — the GPU path: vLLM's ``LLM.generate`` with ``SamplingParams`` mapped field by
+  field, LoRA through ``LoRARequest``, multi-GPU through vLLM's own tensor/data parallelism
+  (``--tensor-parallel-size``). It cannot be exercised on the CPU machines this project is
+  developed on; it is kept deliberately thin (one function) and raises when vLLM is absent.
+
+``auto`` picks vLLM when it is importable and a CUDA device is present, else ``hf``.
+Every field of :class:`SamplingParams` is honoured by every backend or rejected loudly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "hf", "naive", "vllm")
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Decoding settings. ``temperature == 0`` means greedy (then top_p/top_k are ignored)."""
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0               # 0 = no top-k truncation
+    max_new_tokens: int = 400
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+    logprobs: bool = False
+
+    def __post_init__(self):
+        if self.n < 1:
+            raise ValueError(f"n must be >= 1, got {self.n}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not (0 < self.top_p <= 1):
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature == 0 and self.n > 1:
+            raise ValueError("greedy decoding (temperature 0) with n > 1 gives n identical samples; "
+                             "use a temperature > 0 for several samples")
+        object.__setattr__(self, "stop", tuple(self.stop))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Completion:
+    text: str                    # generated text, cut before the first stop string
+    token_ids: list[int]
+    finish_reason: str           # "stop" | "eos" | "length"
+    logprobs: list[float] | None = None   # per generated token, model's own distribution
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def sum_logprob(self) -> float | None:
+        return None if self.logprobs is None else float(sum(self.logprobs))
+
+    @property
+    def mean_logprob(self) -> float | None:
+        if self.logprobs is None:
+            return None
+        return float(sum(self.logprobs) / max(1, len(self.logprobs)))
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def pick_backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    if name != "auto":
+        return name
+    try:
+        import vllm  # noqa: F401
+        has_vllm = True
+    except ImportError:
+        has_vllm = False
+    return "vllm" if (has_vllm and cuda_available()) else "hf"
+
+
+class LLM:
+    """A loaded model behind one ``generate`` call, whatever the backend.
+
+    ``LLM(resolved_model, backend="auto", dtype="float32", adapter=None, max_batch=32)``.
+    """
+
+    def __init__(self, resolved, backend: str = "auto", dtype: str = "float32", adapter: str | None = None,
+                 max_batch: int = 32, tensor_parallel_size: int = 1, threads: int | None = None):
+        self.resolved = resolved
+        self.backend = pick_backend(backend)
+        self.dtype = dtype
+        self.adapter = adapter
+        self.max_batch = max_batch
+        t0 = time.time()
+        if self.backend == "vllm":
+            self._init_vllm(tensor_parallel_size)
+        else:
+            import torch
+            from common.models import load_model
+            if threads:
+                torch.set_num_threads(threads)
+            self.model, self.tokenizer = load_model(resolved, dtype=dtype, adapter=adapter)
+        self.load_seconds = time.time() - t0
+        log.info("loaded %s (%s backend, %s) in %.1fs", resolved.ref, self.backend, dtype, self.load_seconds)
+
+    # ---- prompts -----------------------------------------------------------------------
+    def chat_prompt(self, messages: list[dict], prefill: str = "") -> str:
+        """Render chat messages with the model's own template, plus an assistant pre-fill."""
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + prefill
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # ---- generation --------------------------------------------------------------------
+    def generate(self, prompts: list[str], params: SamplingParams, on_done=None, progress: bool = True,
+                 desc: str = "generate") -> list[list[Completion]]:
+        """Sample ``params.n`` completions for each prompt (already rendered text).
+
+        ``on_done(i, completions)`` is called when all samples of prompt ``i`` are finished.
+        """
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress, dynamic_ncols=True)
+        try:
+            if self.backend == "vllm":
+                out = self._generate_vllm(prompts, params)
+                for i, c in enumerate(out):
+                    if on_done:
+                        on_done(i, c)
+                    bar.update(1)
+                return out
+            ids = [self.encode(p) for p in prompts]
+            if self.backend == "naive":
+                return self._generate_naive(ids, params, on_done, bar)
+            from common.engine import ContinuousBatcher
+            eng = ContinuousBatcher(self.model, self.tokenizer, max_batch=self.max_batch)
+            conv = lambda seqs: [Completion(s.text, list(s.token_ids), s.finish_reason,
+                                            list(s.logprobs) if params.logprobs else None) for s in seqs]
+            cb = (lambda i, seqs: on_done(i, conv(seqs))) if on_done else None
+            return [conv(s) for s in eng.generate(ids, params, on_done=cb, progress=bar)]
+        finally:
+            bar.close()
+
+    def _generate_naive(self, ids, params, on_done, bar):
+        """transformers ``generate``, batch 1, one sample at a time (reference backend)."""
+        import torch
+        from common.engine import eos_token_ids, sample_seed
+        eos = sorted(eos_token_ids(self.model, self.tokenizer))
+        out = []
+        for pi, p in enumerate(ids):
+            comps = []
+            for si in range(params.n):
+                kw = dict(max_new_tokens=params.max_new_tokens, eos_token_id=eos,
+                          pad_token_id=self.tokenizer.pad_token_id or eos[0])
+                if params.temperature > 0:
+                    torch.manual_seed(sample_seed(params.seed, pi, si))
+                    kw.update(do_sample=True, temperature=params.temperature, top_p=params.top_p,
+                              top_k=params.top_k or None)
+                else:
+                    kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+                if params.stop:
+                    kw.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+                if params.logprobs:
+                    kw.update(output_scores=True, output_logits=True, return_dict_in_generate=True)
+                with torch.inference_mode():
+                    g = self.model.generate(torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long), **kw)
+                seq = (g.sequences if params.logprobs else g)[0, len(p):].tolist()
+                lps = None
+                if params.logprobs:
+                    lps = [float(torch.log_softmax(l[0].float(), -1)[t]) for l, t in zip(g.logits, seq)]
+                reason = "length"
+                if seq and seq[-1] in eos:
+                    seq = seq[:-1]
+                    reason = "eos"
+                    if lps:
+                        lps = lps[:-1]
+                text = self.tokenizer.decode(seq, skip_special_tokens=False)
+                if params.stop:
+                    hits = [i for s in params.stop if (i := text.find(s)) >= 0]
+                    if hits:
+                        text = text[:min(hits)]
+                        reason = "stop"
+                        while seq and len(self.tokenizer.decode(seq[:-1], skip_special_tokens=False)) >= len(text):
+                            seq.pop()
+                            if lps:
+                                lps.pop()
+                comps.append(Completion(text, seq, reason, lps))
+            out.append(comps)
+            if on_done:
+                on_done(pi, comps)
+            bar.update(1)
+        return out
+
+    # ---- GPU seam (vLLM) ---------------------------------------------------------------
+    def _init_vllm(self, tensor_parallel_size: int):  # pragma: no cover - needs a GPU
+        """vLLM engine; LoRA enabled when an adapter is given. Not runnable on CPU machines."""
+        from vllm import LLM as VLLM
+        self._vllm = VLLM(model=self.resolved.path, dtype="bfloat16" if self.dtype == "float32" else self.dtype,
+                          enable_lora=bool(self.adapter), max_lora_rank=64,
+                          tensor_parallel_size=tensor_parallel_size, seed=0)
+        self.tokenizer = self._vllm.get_tokenizer()
+
+    def _generate_vllm(self, prompts, params):  # pragma: no cover - needs a GPU
+        from vllm import SamplingParams as VSP
+        sp = VSP(n=params.n, temperature=params.temperature, top_p=params.top_p,
+                 top_k=params.top_k if params.top_k > 0 else -1, max_tokens=params.max_new_tokens,
+                 stop=list(params.stop), seed=params.seed, logprobs=0 if params.logprobs else None)
+        lora = None
+        if self.adapter:
+            from vllm.lora.request import LoRARequest
+            lora = LoRARequest("adapter", 1, self.adapter)
+        outs = self._vllm.generate(prompts, sp, lora_request=lora)
+        res = []
+        for o in outs:
+            comps = []
+            for c in o.outputs:
+                lps = None
+                if params.logprobs and c.logprobs is not None:
+                    lps = [d[t].logprob for d, t in zip(c.logprobs, c.token_ids)]
+                comps.append(Completion(c.text, list(c.token_ids), "length" if c.finish_reason == "length"
+                                        else ("stop" if c.stop_reason is not None else "eos"), lps))
+            res.append(comps)
+        return res
