@@ -24,12 +24,13 @@ SAMPLE_FIELDS = ("task_id", "sample_index", "completion", "raw", "extraction", "
 
 def check_run_config(run_dir: Path, config: dict, overwrite: bool) -> None:
     """A run directory belongs to one configuration; resuming with another one is refused."""
+    import json
     cfg_path = run_dir / "config.json"
+    config = json.loads(json.dumps(config))  # the on-disk form (tuples become lists)
     if overwrite and run_dir.exists():
         for name in ("samples.jsonl", "result.json", "config.json"):
             (run_dir / name).unlink(missing_ok=True)
     if cfg_path.is_file():
-        import json
         old = json.loads(cfg_path.read_text())
         if old != config:
             diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
@@ -74,12 +75,13 @@ def generate_samples(get_llm, tasks: list[dict], protocol, params, log_: JsonlLo
 def score_rows(tasks_by_id: dict, rows: list[dict], workers: int | None, timeout: float | None,
                progress: bool = True) -> tuple[list[dict], dict]:
     """Run every sample's program in the sandbox; returns (rows with verdicts, limits used)."""
-    from common.sandbox import score_humaneval
-    verdicts, limits = score_humaneval(tasks_by_id, rows, timeout=timeout, workers=workers, progress=progress)
-    out = []
-    for r, v in zip(rows, verdicts):
-        out.append({**r, **v})
-    return out, limits
+    from common.sandbox import result_string, score_humaneval
+    results = score_humaneval(tasks_by_id, rows, timeout=timeout, workers=workers, progress=progress)
+    out = [{**r, "passed": res.passed, "result": result_string(res), "status": res.status, "error": res.error}
+           for r, res in zip(rows, results)]
+    limits = results[0].limits if results else {}
+    isolation = results[0].isolation if results else {}
+    return out, {"limits": limits, "isolation": isolation}
 
 
 def summarise(rows: list[dict], task_ids: list[str], n: int, extra_ks=()) -> dict:
