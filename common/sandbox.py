@@ -81,6 +81,9 @@ Defaults (every result records the limits it ran under, ``ExecResult.limits``)
 * evalplus's rule, when the reference runtime is measured: ``max(floor, factor x ref)`` capped, with
   floor 4 s, factor 4 and cap 60 s (:func:`time_limit_rule`, :func:`measure_reference_limits`).
   Deviation from evalplus: we time the whole test program per task, not each test input.
+* ``workers`` = CPU count programs at a time, plus up to 2 x workers more beside programs that
+  have run over 1 s (``long_job_slots``, ``long_after_s``): an infinite loop then holds a spare
+  worker, not one of the CPU slots, for its whole limit. ``long_job_slots=0`` turns this off.
 * 2048 MiB address space per process (evalplus: min(4 GB, RAM); 2 GiB holds any benchmark
   solution plus numpy and keeps W workers x 2 GiB well under this machine's RAM), CPU time
   ceil(timeout) + 1 s (a backstop; the wall clock decides), 32 processes/threads per slot uid,
@@ -256,7 +259,7 @@ def _minimal_env() -> dict:
 
 
 class _Worker:
-    def __init__(self, cfg: dict, start_timeout: float):
+    def __init__(self, cfg: dict):
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-s", "-P", str(WORKER_SCRIPT), json.dumps(cfg)],
@@ -264,13 +267,17 @@ class _Worker:
             close_fds=True, start_new_session=True, cwd="/")
         self.rfd = self.proc.stdout.fileno()
         self.wfd = self.proc.stdin.fileno()
-        self.job = None          # (index, sent_at, deadline_s) of the job in flight
+        self.job = None          # (index, sent_at, timeout_s, limits) of the job in flight
+        self.isolation = None
+
+    def wait_ready(self, start_timeout: float) -> "_Worker":
         ready = self._recv(timeout=start_timeout)
         if not ready or not ready.get("ready"):
             detail = (ready or {}).get("error") or self.stderr_tail() or "no answer"
             self.kill()
             raise SandboxError(f"sandbox worker failed to start: {detail}")
         self.isolation = ready["isolation"]
+        return self
 
     def stderr_tail(self, n: int = 2000) -> str:
         try:
@@ -327,12 +334,15 @@ class _Worker:
             except OSError:
                 pass
 
-    def close(self, timeout: float = 10.0):
+    def request_exit(self):
         self.send({"op": "exit"})
         try:
             self.proc.stdin.close()
         except OSError:
             pass
+
+    def close(self, timeout: float = 10.0):
+        self.request_exit()
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -341,16 +351,30 @@ class _Worker:
 
 
 def _shutdown(workers: list):
+    for w in list(workers):  # ask all to exit first, so they clean up in parallel
+        try:
+            w.request_exit()
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            pass
     for w in list(workers):
         try:
             w.close(timeout=5.0)
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+        except Exception:  # noqa: BLE001
             pass
     workers.clear()
 
 
 class SandboxPool:
-    """W fork-server workers; ``run``/``run_many`` return one ExecResult per job, in order.
+    """Fork-server workers; ``run``/``run_many`` return one ExecResult per job, in input order.
+
+    ``workers`` programs run at once (default: CPU count). A program still running after
+    ``long_after_s`` (default 1 s) stops counting against ``workers``, and up to
+    ``long_job_slots`` more programs (default: 2 x ``workers``) start beside such long ones, on
+    spare warm workers. A batch with infinite loops then keeps the CPUs busy with the other
+    samples instead of waiting out each limit (the loops cost the same wall time either way).
+    Trade-off: a slow but correct program shares the CPU with more processes after its first
+    second; reference solutions run far below the limits, so verdicts do not change in
+    practice, and ``long_job_slots=0`` gives strictly ``workers`` programs at a time.
 
     Not thread-safe: use one pool per thread. A worker that dies is replaced; the job it was
     running is retried once on a fresh worker, then reported as "harness_error".
@@ -358,14 +382,21 @@ class SandboxPool:
 
     def __init__(self, workers: int | None = None, *, timeout: float = DEFAULT_TIMEOUT,
                  memory_mb: int = 2048, nproc: int = 32, fsize_mb: int = 64, nofile: int = 128,
-                 output_cap_bytes: int = 64 * 1024, tmpfs_mb: int = 256,
-                 start_timeout: float = 120.0, _unprivileged: bool = False):
+                 output_cap_bytes: int = 64 * 1024, long_job_slots: int | None = None,
+                 long_after_s: float = 1.0, tmpfs_mb: int = 256, start_timeout: float = 120.0,
+                 _unprivileged: bool = False):
         n = (os.cpu_count() or 1) if workers is None else int(workers)
         if n < 1:
             raise ValueError(f"workers must be >= 1, got {workers!r}")
+        extra = 2 * n if long_job_slots is None else int(long_job_slots)
+        if extra < 0 or not long_after_s > 0:
+            raise ValueError(f"need long_job_slots >= 0 and long_after_s > 0, got "
+                             f"{long_job_slots!r}, {long_after_s!r}")
         self.limits = Limits(timeout_s=float(timeout), memory_mb=memory_mb, nproc=nproc,
                              fsize_mb=fsize_mb, nofile=nofile, output_cap_bytes=output_cap_bytes)
         self.n_workers = n
+        self.long_job_slots = extra
+        self.long_after_s = float(long_after_s)
         self._cfg = {"parent_pid": os.getpid(), "uid_base": UID_BASE, "uid_count": UID_COUNT,
                      "lock_dir": os.path.join(tempfile.gettempdir(), "selfimprove-sandbox-uids"),
                      "tmpfs_mb": int(tmpfs_mb), "preimport": list(PREIMPORT),
@@ -374,15 +405,17 @@ class SandboxPool:
         self._workers: list[_Worker] = []
         self._finalizer = weakref.finalize(self, _shutdown, self._workers)
         try:
-            for _ in range(n):
-                self._workers.append(_Worker(self._cfg, start_timeout))
+            for _ in range(n + extra):  # start them all at once, then wait for each
+                self._workers.append(_Worker(self._cfg))
+            for w in self._workers:
+                w.wait_ready(start_timeout)
         except BaseException:
             self.close()
             raise
         self.isolation = dict(self._workers[0].isolation)
         self.isolation.pop("uid", None)
         self.worker_uids = [w.isolation.get("uid") for w in self._workers]
-        log.info("sandbox: %d workers, isolation %s", n,
+        log.info("sandbox: %d workers (+%d for long jobs), isolation %s", n, extra,
                  ", ".join(k for k, v in self.isolation.items() if v is True))
 
     # -- lifecycle --
@@ -400,7 +433,7 @@ class SandboxPool:
         detail = old.stderr_tail()
         old.kill()
         log.warning("sandbox worker %d died and is replaced%s", i, f": {detail}" if detail else "")
-        self._workers[i] = _Worker(self._cfg, self._start_timeout)
+        self._workers[i] = _Worker(self._cfg).wait_ready(self._start_timeout)
         return self._workers[i]
 
     # -- running --
@@ -441,17 +474,23 @@ class SandboxPool:
             w.job = None
             sel.register(w.rfd, selectors.EVENT_READ, i)
 
-        def dispatch(i: int) -> None:
-            w = self._workers[i]
-            while pending and w.job is None:
-                idx = pending.popleft()
-                msg, lim = self._message(idx, jobs[idx])
-                tries[idx] += 1
-                if w.send(msg):
-                    w.job = (idx, time.monotonic(), lim["timeout_s"])
-                else:
-                    pending.appendleft(idx)
-                    w = died(i)
+        def dispatch() -> None:
+            """Start jobs on idle workers while fewer than n_workers jobs are 'short'."""
+            now = time.monotonic()
+            short = sum(1 for w in self._workers
+                        if w.job is not None and now - w.job[1] < self.long_after_s)
+            for i in range(len(self._workers)):
+                w = self._workers[i]
+                while pending and w.job is None and short < self.n_workers:
+                    idx = pending.popleft()
+                    msg, lim = self._message(idx, jobs[idx])
+                    tries[idx] += 1
+                    if w.send(msg):
+                        w.job = (idx, time.monotonic(), lim["timeout_s"], lim)
+                        short += 1
+                    else:
+                        pending.appendleft(idx)
+                        w = died(i)
 
         def died(i: int) -> _Worker:
             w = self._workers[i]
@@ -460,7 +499,7 @@ class SandboxPool:
                 if tries[idx] >= 2:
                     finish(idx, ExecResult.harness_error(
                         "sandbox worker died twice while running this job: "
-                        + (w.stderr_tail(300) or "no message")))
+                        + (w.stderr_tail(300) or "no message"), limits=w.job[3]))
                 else:
                     pending.appendleft(idx)
             sel.unregister(w.rfd)
@@ -475,27 +514,33 @@ class SandboxPool:
                 bar.update(1)
 
         try:
-            for i in range(len(self._workers)):
-                dispatch(i)
+            dispatch()
             while any(w.job is not None for w in self._workers):
-                for key, _ in sel.select(timeout=1.0):
+                now = time.monotonic()
+                wait = 1.0
+                if pending:  # wake up when the next short job turns long
+                    turns = [w.job[1] + self.long_after_s - now for w in self._workers
+                             if w.job is not None and now - w.job[1] < self.long_after_s]
+                    if turns:
+                        wait = min(wait, max(0.002, min(turns)))
+                for key, _ in sel.select(timeout=wait):
                     i = key.data
                     w = self._workers[i]
                     msg = w.recv()
                     if msg is None:
                         died(i)
                     elif w.job is not None and msg.get("id") == w.job[0]:
-                        idx = w.job[0]
+                        idx, lim = w.job[0], w.job[3]
                         w.job = None
                         msg.pop("id")
+                        msg.setdefault("limits", lim)
                         finish(idx, ExecResult(**msg))
-                    dispatch(i)
                 now = time.monotonic()
                 for i, w in enumerate(self._workers):
                     if w.job is not None and now - w.job[1] > w.job[2] + _HANG_GRACE_S:
                         tries[w.job[0]] = max(tries[w.job[0]], 2)  # a hang is not retried
                         died(i)
-                        dispatch(i)
+                dispatch()
         finally:
             sel.close()
             if bar is not None:

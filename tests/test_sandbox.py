@@ -447,11 +447,25 @@ def test_worker_restart(pool):
     assert pool._workers[0].proc.pid != w0
 
 
+def test_long_jobs_do_not_block_short_ones():
+    loop = he("    while True:\n        pass\n", timeout=2.0)
+    short = [he(GOOD + "import time\nprint(time.time())\n")] * 10
+    for slots, started_during_loop in ((1, True), (0, False)):
+        with SandboxPool(workers=1, timeout=3.0, long_job_slots=slots, long_after_s=0.2) as p:
+            t0 = time.time()
+            res = p.run_many([loop] + short)
+            assert [r.status for r in res] == ["timeout"] + ["passed"] * 10
+            latest_start = max(float(r.stdout) for r in res[1:]) - t0
+            # With a spare slot the short programs run beside the loop, otherwise after it.
+            assert (latest_start < 1.5) is started_during_loop, latest_start
+            assert _leftovers(p) == []
+
+
 def test_one_and_many_workers_agree(pool):
     jobs = [he(c) for c in (GOOD, WRONG, "    return a - b\n", "    1/0\n", "    return (a +\n",
                             GOOD + "import sys\nsys.exit(0)\n", "    return {a, b}.pop() * 0 + a + b\n")]
     jobs *= 3
-    with SandboxPool(workers=1, timeout=3.0) as one:
+    with SandboxPool(workers=1, timeout=3.0, long_job_slots=0) as one:
         a = one.run_many(jobs)
     b = pool.run_many(jobs)
     assert [(r.status, r.error) for r in a] == [(r.status, r.error) for r in b]
