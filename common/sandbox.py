@@ -82,8 +82,10 @@ Defaults (every result records the limits it ran under, ``ExecResult.limits``)
   floor 4 s, factor 4 and cap 60 s (:func:`time_limit_rule`, :func:`measure_reference_limits`).
   Deviation from evalplus: we time the whole test program per task, not each test input.
 * ``workers`` = CPU count programs at a time, plus up to 2 x workers more beside programs that
-  have run over 1 s (``long_job_slots``, ``long_after_s``): an infinite loop then holds a spare
-  worker, not one of the CPU slots, for its whole limit. ``long_job_slots=0`` turns this off.
+  have run over 0.5 s (``long_job_slots``, ``long_after_s``; HumanEval's reference programs run
+  in less): an infinite loop then holds a spare worker, not one of the CPU slots, for its whole
+  limit. Worst case, a slow program shares the CPUs with workers + long_job_slots - 1 others
+  instead of workers - 1; ``long_job_slots=0`` turns this off.
 * 2048 MiB address space per process (evalplus: min(4 GB, RAM); 2 GiB holds any benchmark
   solution plus numpy and keeps W workers x 2 GiB well under this machine's RAM), CPU time
   ceil(timeout) + 1 s (a backstop; the wall clock decides), 32 processes/threads per slot uid,
@@ -368,12 +370,12 @@ class SandboxPool:
     """Fork-server workers; ``run``/``run_many`` return one ExecResult per job, in input order.
 
     ``workers`` programs run at once (default: CPU count). A program still running after
-    ``long_after_s`` (default 1 s) stops counting against ``workers``, and up to
+    ``long_after_s`` (default 0.5 s) stops counting against ``workers``, and up to
     ``long_job_slots`` more programs (default: 2 x ``workers``) start beside such long ones, on
     spare warm workers. A batch with infinite loops then keeps the CPUs busy with the other
     samples instead of waiting out each limit (the loops cost the same wall time either way).
     Trade-off: a slow but correct program shares the CPU with more processes after its first
-    second; reference solutions run far below the limits, so verdicts do not change in
+    half second; reference solutions run far below the limits, so verdicts do not change in
     practice, and ``long_job_slots=0`` gives strictly ``workers`` programs at a time.
 
     Not thread-safe: use one pool per thread. A worker that dies is replaced; the job it was
@@ -383,7 +385,7 @@ class SandboxPool:
     def __init__(self, workers: int | None = None, *, timeout: float = DEFAULT_TIMEOUT,
                  memory_mb: int = 2048, nproc: int = 32, fsize_mb: int = 64, nofile: int = 128,
                  output_cap_bytes: int = 64 * 1024, long_job_slots: int | None = None,
-                 long_after_s: float = 1.0, tmpfs_mb: int = 256, start_timeout: float = 120.0,
+                 long_after_s: float = 0.5, tmpfs_mb: int = 256, start_timeout: float = 120.0,
                  _unprivileged: bool = False):
         n = (os.cpu_count() or 1) if workers is None else int(workers)
         if n < 1:

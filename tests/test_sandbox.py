@@ -471,6 +471,19 @@ def test_one_and_many_workers_agree(pool):
     assert [(r.status, r.error) for r in a] == [(r.status, r.error) for r in b]
 
 
+def test_degraded_mode_without_a_uid_is_recorded():
+    """The no-root path (user namespace, no per-slot uid), forced on: benign programs only, since
+    without a separate uid a program could signal or write whatever the user owns."""
+    with SandboxPool(workers=1, timeout=3.0, long_job_slots=0, _unprivileged=True) as p:
+        assert p.isolation["uid_drop"] is False and p.worker_uids == [None]
+        res = p.run_many([he(GOOD), he(WRONG), he("    while True:\n        pass\n", timeout=1.0),
+                          he(GOOD + "import subprocess\nsubprocess.Popen(['sleep', '1000'], "
+                                    "start_new_session=True)\n")])
+        assert [r.status for r in res] == ["passed", "failed", "timeout", "passed"]
+        assert res[0].isolation["uid_drop"] is False
+        assert _leftovers(p) == []  # the escaped sleep was found as a descendant and killed
+
+
 def test_isolation_recorded_and_uids_distinct(pool):
     assert len(set(pool.worker_uids)) == len(pool.worker_uids)
     r = pool.run(he(GOOD + "import os\nprint(os.getuid(), os.getcwd())\n"))
