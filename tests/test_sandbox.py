@@ -141,6 +141,17 @@ def test_test_code_without_check_is_a_harness_error(pool):
     assert r.status == "harness_error"
 
 
+def test_harness_error_raised_by_the_test_code(pool):
+    test = ("class HarnessError(Exception):\n    pass\n\n"
+            "def check(candidate):\n    raise HarnessError('reference failed on input #0')\n")
+    ours, fake = pool.run_many([
+        Job.humaneval(PROMPT + GOOD, test, "add"),
+        # A program cannot turn its failure into a harness error with a class of the same name.
+        he("    raise HarnessError('not me')\nclass HarnessError(Exception):\n    pass\n")])
+    assert ours.status == "harness_error" and "reference failed on input #0" in ours.error
+    assert fake.status == "failed"
+
+
 def test_job_validation():
     with pytest.raises(ValueError, match="unknown job mode"):
         Job(code="", mode="bogus")
