@@ -4,7 +4,9 @@ Why: on 2 CPU cores, batch-1 ``generate`` decodes ~8 tok/s and a static padded b
 to ``max_new_tokens`` by its slowest member. This engine keeps a batch of ``max_batch`` rows
 busy: a sequence leaves the moment it stops (EOS or a stop string) and a queued prompt takes
 its row. It runs the model's own modules (``model.model`` + ``model.lm_head``); only the
-KV-cache layout and the attention mask are ours:
+KV-cache layout and the attention mask are ours (a 4-D additive mask, which transformers
+passes through unchanged, so any decoder-only architecture with the standard cache ``update``
+works; tested on qwen2 and llama):
 
 * one preallocated K/V buffer per layer, shape [rows, kv_heads, capacity, head_dim]; all rows
   share a write column ``cur``; a per-row validity mask says which columns belong to the row;
@@ -13,10 +15,16 @@ KV-cache layout and the attention mask are ours:
   matter, only the mask does; position ids are per row;
 * the ``n`` samples of a prompt share one prefill (its K/V is copied into ``n`` rows);
 * columns that no live row uses are dropped (compaction), so the buffer stays within
-  max prompt + max new tokens; finished rows are dropped from the batch when the queue is empty.
+  max prompt + max new tokens; finished rows are dropped from the batch when the queue is empty;
+* prompt-lookup speculative decoding: each row drafts the tokens that followed the latest
+  earlier occurrence of its current 4/3/2-gram in its own prompt + output (chat models echo the
+  prompt's signature and docstring; degenerate loops repeat themselves), and one forward pass
+  verifies all drafts; the number of positions per step is capped (``spec_budget``), so
+  drafting fills small batches (the tail of a run) and stays out of the way of full ones.
 
-Exactness: greedy is argmax of the same logits; sampling draws from softmax(logits / T)
-truncated by top-k then top-p exactly as specified, with one ``torch.Generator`` per sample
+Exactness: greedy is argmax of the same logits (a draft token is kept only when it equals the
+argmax); sampling draws from softmax(logits / T) truncated by top-k then top-p exactly as
+specified (drafts are accepted by the speculative-sampling rule, see :func:`verify_drafts`), with one ``torch.Generator`` per sample
 seeded from (seed, prompt index, sample index), so a sample does not depend on what else is in
 the batch. Batched matmuls may differ from batch-1 ones in the last bits, which can flip a
 near-tie argmax; the generation benchmark measures how often (results/bench_generation).
@@ -61,6 +69,48 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: f
         probs = torch.zeros_like(probs).scatter(-1, si, sp)
         probs = probs / probs.sum(-1, keepdim=True)
     return probs
+
+
+NUCLEUS_CANDIDATES = 1024
+
+
+def pick_tokens(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, gens: list,
+                want_logprobs: bool = False) -> tuple[list[int], list[float] | None]:
+    """Choose one token per row of ``logits`` [rows, vocab]; exact greedy or exact sampling.
+
+    Sampling restricts to the top-k (if set), then the nucleus; the nucleus is searched among
+    the ``NUCLEUS_CANDIDATES`` most likely tokens first, which is exact whenever their mass
+    (normalised over the whole vocabulary, or over the top-k) reaches ``top_p``; otherwise that
+    row falls back to a full sort (:func:`filter_logits`). Each row draws from its own generator.
+    Log-probabilities are of the chosen token under the raw model distribution.
+    """
+    logits = logits.float()
+    if temperature == 0:
+        toks = torch.argmax(logits, dim=-1).tolist()
+    else:
+        x = logits / max(temperature, 1e-8)
+        vocab = x.shape[-1]
+        cand = min(vocab, top_k if top_k and top_k > 0 else NUCLEUS_CANDIDATES)
+        vals, idx = torch.topk(x, cand, dim=-1)  # sorted descending
+        norm = torch.logsumexp(vals if (top_k and top_k > 0) else x, dim=-1, keepdim=True)
+        p = torch.exp(vals - norm)
+        cum = torch.cumsum(p, dim=-1)
+        toks = []
+        for r in range(x.shape[0]):
+            if top_p < 1.0 and cum[r, -1] >= top_p:
+                keep = (cum[r] - p[r]) < top_p
+                w = p[r] * keep
+                toks.append(int(idx[r, torch.multinomial(w, 1, generator=gens[r])]))
+            elif top_k and top_k > 0 and top_p >= 1.0:
+                toks.append(int(idx[r, torch.multinomial(p[r], 1, generator=gens[r])]))
+            else:
+                probs = filter_logits(logits[r:r + 1], temperature, top_k, top_p)[0]
+                toks.append(int(torch.multinomial(probs, 1, generator=gens[r])))
+    lps = None
+    if want_logprobs:
+        lsm = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+        lps = [float(lsm[r, t]) for r, t in enumerate(toks)]
+    return toks, lps
 
 
 class _SlotCache:
@@ -139,15 +189,135 @@ class _Seq:
     logprobs: list = field(default_factory=list)
     text: str = ""
     finish_reason: str | None = None
+    # prompt-lookup drafting state
+    ctx: list = field(default_factory=list)
+    index: dict = field(default_factory=dict)
+    spec_k: int = 0
+    spec_max: int = 0
+    drafted: int = 0
+    accepted: int = 0
+
+    def start_context(self, prompt_ids: list[int], spec_max: int):
+        self.spec_max = spec_max
+        self.spec_k = min(4, spec_max)
+        if not spec_max:
+            return
+        for t in prompt_ids:
+            self.push(t)
+
+    def push(self, tok: int):
+        """Append a token to the drafting context; index the n-grams that end just before it."""
+        if not self.spec_max:
+            return
+        c = self.ctx
+        c.append(tok)
+        end = len(c) - 1  # n-grams ending at c[end-1] continue at c[end]
+        for n in DRAFT_NGRAMS:
+            if end >= n:
+                self.index[tuple(c[end - n:end])] = end
+
+    def draft(self, limit: int) -> list[int]:
+        """Up to ``spec_k`` tokens that followed the latest earlier occurrence of the current
+        suffix (longest n-gram first); empty when there is none."""
+        k = min(self.spec_k, limit)
+        if k <= 0 or not self.spec_max:
+            return []
+        c = self.ctx
+        for n in DRAFT_NGRAMS:
+            if len(c) >= n:
+                j = self.index.get(tuple(c[-n:]))
+                if j is not None and j < len(c):
+                    return c[j:j + k]
+        return []
+
+    def note_acceptance(self, drafted: int, accepted: int):
+        if not drafted:
+            return
+        self.drafted += drafted
+        self.accepted += accepted
+        if accepted == drafted:
+            self.spec_k = min(self.spec_max, self.spec_k + 2)
+        else:
+            self.spec_k = max(1, accepted + 1)
+
+
+DRAFT_NGRAMS = (4, 3, 2)
+
+
+def verify_drafts(logits: torch.Tensor, draft: list[int], params, gen) -> tuple[list[int], list[float]]:
+    """Speculative verification of a deterministic draft; returns (emitted tokens, raw logprobs).
+
+    ``logits[j]`` is the model's prediction after the row's last token and ``draft[:j]``.
+    Greedy: accept the longest draft prefix that equals the argmax, then emit the argmax at the
+    first mismatch (or after the whole draft) -- identical to decoding one token at a time.
+    Sampling: the draft is a point mass q, so draft token d at step j is accepted with
+    probability p_j(d) (p_j = the temperature/top-k/top-p distribution); on rejection the token
+    is drawn from p_j with d removed and renormalised, which is the standard speculative
+    sampling rule and leaves every emitted token distributed exactly as p (Leviathan et al.
+    2023; Chen et al. 2023). After a fully accepted draft one more token is drawn from p_k.
+    """
+    lsm = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+    out: list[int] = []
+    if params.temperature == 0:
+        g = torch.argmax(logits, dim=-1).tolist()
+        m = 0
+        while m < len(draft) and draft[m] == g[m]:
+            m += 1
+        out = g[:m + 1]
+    else:
+        for j in range(len(draft) + 1):
+            idx, w = nucleus(logits[j], params.temperature, params.top_k, params.top_p)
+            if j == len(draft):
+                out.append(int(idx[torch.multinomial(w, 1, generator=gen)]))
+                break
+            d = draft[j]
+            hit = (idx == d).nonzero()
+            pd = float(w[hit[0, 0]]) / float(w.sum()) if len(hit) else 0.0
+            u = float(torch.rand(1, generator=gen))
+            if u < pd:
+                out.append(d)
+                continue
+            if len(hit):
+                w = w.clone()
+                w[hit[0, 0]] = 0.0
+            out.append(int(idx[torch.multinomial(w, 1, generator=gen)]))
+            break
+    return out, [float(lsm[j, t]) for j, t in enumerate(out)]
+
+
+def nucleus(logits_row: torch.Tensor, temperature: float, top_k: int, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(token ids, unnormalised weights) of the sampling distribution for one position: the
+    same truncation rule as :func:`pick_tokens`, searched among the most likely tokens first."""
+    x = logits_row.float() / max(temperature, 1e-8)
+    vocab = x.shape[-1]
+    if top_k and top_k > 0:
+        vals, idx = torch.topk(x, min(top_k, vocab))
+        p = torch.softmax(vals, -1)
+    else:
+        vals, idx = torch.topk(x, min(NUCLEUS_CANDIDATES, vocab))
+        p = torch.exp(vals - torch.logsumexp(x, -1))
+        if top_p >= 1.0 or float(p.sum()) < top_p:
+            probs = filter_logits(logits_row[None], temperature, 0, top_p)[0]
+            nz = probs.nonzero()[:, 0]
+            return nz, probs[nz]
+    if top_p < 1.0:
+        keep = (torch.cumsum(p, -1) - p) < top_p
+        return idx[keep], p[keep]
+    return idx, p
 
 
 class ContinuousBatcher:
     """Generate for many prompts with continuous batching; see the module docstring."""
 
-    def __init__(self, model, tokenizer, max_batch: int = 32, prefill_chunk: int = 0):
+    def __init__(self, model, tokenizer, max_batch: int = 64, spec_max: int = 8, spec_budget: int = 160):
+        """``spec_max``: longest prompt-lookup draft per row (0 = no speculation);
+        ``spec_budget``: most token positions one step may verify across all rows (drafts are
+        trimmed to fit), so speculation fills a small batch but does not swamp a full one."""
         self.model = model
         self.tok = tokenizer
         self.max_batch = max_batch
+        self.spec_max = spec_max
+        self.spec_budget = spec_budget
         cfg = model.config
         self.n_layers = cfg.num_hidden_layers
         self.kv_heads = cfg.num_key_value_heads
@@ -166,23 +336,40 @@ class ContinuousBatcher:
         x = torch.tensor([ids])
         out = self.model.model(input_ids=x, past_key_values=cache, use_cache=True,
                                position_ids=torch.arange(len(ids)).unsqueeze(0),
-                               attention_mask={"full_attention": _causal_mask(len(ids), self.dtype),
-                                               "sliding_attention": _causal_mask(len(ids), self.dtype)})
+                               attention_mask=_causal_mask(len(ids), self.dtype))
         return self._logits_last(out.last_hidden_state)[0], cache
 
     @torch.inference_mode()
-    def _decode(self, cache: _SlotCache, tokens: torch.Tensor, positions: torch.Tensor):
-        rows = tokens.shape[0]
-        cache.ensure_capacity(cache.cur + 1)
-        cache.valid[:, cache.cur] = True
-        valid = cache.valid[:, : cache.cur + 1]
-        mask = torch.zeros(rows, 1, 1, valid.shape[1], dtype=self.dtype)
-        mask.masked_fill_(~valid[:, None, None, :], torch.finfo(self.dtype).min)
-        out = self.model.model(input_ids=tokens[:, None], past_key_values=cache, use_cache=True,
-                               position_ids=positions[:, None],
-                               attention_mask={"full_attention": mask, "sliding_attention": mask})
-        cache.cur += 1
-        return self._logits_last(out.last_hidden_state)
+    def _verify(self, cache: _SlotCache, inputs: list[list[int]], positions: list[int]) -> list[torch.Tensor]:
+        """One forward step over every row; row i feeds ``inputs[i]`` (its last token, then any
+        draft tokens) at positions ``positions[i]``, ``positions[i] + 1``, ... Returns per row
+        the logits [len(inputs[i]), vocab] (float32). The new K/V columns are written for every
+        row; the caller marks which of them stay valid."""
+        rows = len(inputs)
+        t = max(len(x) for x in inputs)
+        cur = cache.cur
+        cache.ensure_capacity(cur + t)
+        ids = torch.zeros(rows, t, dtype=torch.long)
+        pos = torch.zeros(rows, t, dtype=torch.long)
+        new = torch.zeros(rows, t, t, dtype=torch.bool)  # query j may see new column c
+        tri = torch.ones(t, t, dtype=torch.bool).tril()
+        eye = torch.eye(t, dtype=torch.bool)
+        for i, x in enumerate(inputs):
+            n = len(x)
+            ids[i, :n] = torch.tensor(x)
+            pos[i] = positions[i] + torch.arange(t)
+            new[i] = eye
+            new[i, :n, :n] = tri[:n, :n]
+        allowed = torch.cat([cache.valid[:, None, :cur].expand(rows, t, cur), new], dim=2)
+        mask = torch.zeros(rows, 1, t, cur + t, dtype=self.dtype)
+        mask.masked_fill_(~allowed[:, None], torch.finfo(self.dtype).min)
+        out = self.model.model(input_ids=ids, past_key_values=cache, use_cache=True, position_ids=pos,
+                               attention_mask=mask)
+        cache.cur = cur + t
+        h = out.last_hidden_state
+        flat = torch.cat([h[i, :len(x)] for i, x in enumerate(inputs)])
+        logits = self.model.lm_head(flat).float()
+        return list(torch.split(logits, [len(x) for x in inputs]))
 
     # ---- main loop ---------------------------------------------------------------------
     def generate(self, prompt_ids: list[list[int]], params, on_done=None, progress=None):
@@ -201,6 +388,7 @@ class ContinuousBatcher:
         positions: list[int] = []
         last_tok: list[int] = []
         stop_max = max((len(s) for s in params.stop), default=0)
+        steps = 0
 
         def finish(seq: _Seq, reason: str):
             seq.finish_reason = reason
@@ -216,15 +404,13 @@ class ContinuousBatcher:
                 if progress is not None:
                     progress.update(1)
 
-        def choose(seq: _Seq, logits_row: torch.Tensor) -> int:
-            if params.temperature == 0:
-                tok = int(torch.argmax(logits_row))
-            else:
-                probs = filter_logits(logits_row[None], params.temperature, params.top_k, params.top_p)[0]
-                tok = int(torch.multinomial(probs, 1, generator=seq.gen))
+        def choose(seqs: list, logits: torch.Tensor) -> list[int]:
+            toks, lps = pick_tokens(logits, params.temperature, params.top_k, params.top_p,
+                                    [s.gen for s in seqs], params.logprobs)
             if params.logprobs:
-                seq.logprobs.append(float(torch.log_softmax(logits_row, -1)[tok]))
-            return tok
+                for s, lp in zip(seqs, lps):
+                    s.logprobs.append(lp)
+            return toks
 
         def accept(seq: _Seq, tok: int) -> bool:
             """Record a token; return True if the sequence is finished."""
@@ -232,6 +418,7 @@ class ContinuousBatcher:
                 finish(seq, "eos")
                 return True
             seq.token_ids.append(tok)
+            seq.push(tok)
             if params.stop:
                 prev = len(seq.text)
                 seq.text = self.tok.decode(seq.token_ids, skip_special_tokens=False)
@@ -267,7 +454,8 @@ class ContinuousBatcher:
                     if params.temperature > 0:
                         gen = torch.Generator().manual_seed(sample_seed(params.seed, pi, si))
                     seq = _Seq(pi, si, len(ids), gen)
-                    if not accept(seq, choose(seq, logits)):
+                    seq.start_context(ids, self.spec_max)
+                    if not accept(seq, choose([seq], logits[None])[0]):
                         new_seqs.append(seq)
                 for seq in new_seqs:
                     if cache is None:
@@ -307,22 +495,47 @@ class ContinuousBatcher:
                 last_tok = [last_tok[i] for i in live]
                 live = list(range(len(rows)))
             # 3) compact unused leading columns now and then
-            if cache.cur >= cache.capacity - 1 or (cache.cur % 64 == 0):
+            steps += 1
+            if cache.cur + self.spec_max + 1 >= cache.capacity or steps % 32 == 0:
                 cache.compact(torch.tensor([r is not None for r in rows]))
-            # 4) one decode step for every row (idle rows compute garbage that is ignored)
+            # 4) one step for every row: its last token plus, when speculating, draft tokens
+            #    looked up in its own context (prompt lookup); idle rows feed a dummy token
+            drafts = {i: rows[i].draft(params.max_new_tokens - len(rows[i].token_ids) - 1) for i in live}
+            budget = max(self.spec_budget, len(rows)) - len(rows)
+            while sum(len(d) for d in drafts.values()) > budget:
+                j = max(drafts, key=lambda i: len(drafts[i]))
+                drafts[j] = drafts[j][:-1]
+            inputs = [[last_tok[i]] + drafts.get(i, []) for i in range(len(rows))]
             for i, r in enumerate(rows):
                 if r is None:  # idle row: attend only to its own new column
                     cache.valid[i] = False
-            logits = self._decode(cache, torch.tensor(last_tok), torch.tensor(positions))
+            cur = cache.cur
+            step_logits = self._verify(cache, inputs, positions)
+            cache.valid[:, cur:cache.cur] = False
+            plain = [i for i in live if not drafts[i]]  # one token each: sample them batched
+            picked = {}
+            if plain:
+                toks, lps = pick_tokens(torch.stack([step_logits[i][0] for i in plain]), params.temperature,
+                                        params.top_k, params.top_p, [rows[i].gen for i in plain], True)
+                picked = {i: ([t], [lp]) for i, t, lp in zip(plain, toks, lps)}
             for i in live:
                 seq = rows[i]
-                tok = choose(seq, logits[i])
-                positions[i] += 1
-                if accept(seq, tok):
+                emitted, lps = picked[i] if i in picked else verify_drafts(step_logits[i], drafts[i], params, seq.gen)
+                seq.note_acceptance(len(drafts[i]), len(emitted) - 1)
+                cache.valid[i, cur:cur + len(emitted)] = True  # last token + accepted drafts
+                finished = False
+                for tok, lp in zip(emitted, lps):
+                    positions[i] += 1
+                    if params.logprobs:
+                        seq.logprobs.append(lp)
+                    if accept(seq, tok):
+                        finished = True
+                        break
+                if finished:
                     rows[i] = None
                     cache.valid[i] = False
                 else:
-                    last_tok[i] = tok
+                    last_tok[i] = emitted[-1]
         return [results[i] for i in range(len(prompt_ids))]
 
 

@@ -21,5 +21,6 @@ def lazy_llm(resolved, args, adapter: str | None = "__from_args__"):
     @functools.lru_cache(maxsize=1)
     def get():
         return LLM(resolved, backend=args.backend, dtype=args.dtype, adapter=adapter, max_batch=args.max_batch,
-                   tensor_parallel_size=getattr(args, "tensor_parallel_size", 1))
+                   tensor_parallel_size=getattr(args, "tensor_parallel_size", 1),
+                   spec_max=getattr(args, "spec_max", 8))
     return get

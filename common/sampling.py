@@ -3,8 +3,8 @@
 Backends (``--backend``):
 
 * ``hf`` — transformers on CPU through :mod:`common.engine` (continuous batching, shared
-  prefill for the n samples of a prompt, stop strings, per-sample log-probabilities, LoRA
-  adapters merged through peft). The default here.
+  prefill for the n samples of a prompt, exact prompt-lookup speculative decoding, stop
+  strings, per-sample log-probabilities, LoRA adapters merged through peft). The default here.
 * ``naive`` — transformers ``generate`` one prompt at a time; the reference the generation
   benchmark compares against. Slow; kept for checking the fast path.
 * ``vllm`` — the GPU path: vLLM's ``LLM.generate`` with ``SamplingParams`` mapped field by
@@ -109,12 +109,14 @@ class LLM:
     """
 
     def __init__(self, resolved, backend: str = "auto", dtype: str = "float32", adapter: str | None = None,
-                 max_batch: int = 32, tensor_parallel_size: int = 1, threads: int | None = None):
+                 max_batch: int = 64, tensor_parallel_size: int = 1, threads: int | None = None,
+                 spec_max: int = 8):
         self.resolved = resolved
         self.backend = pick_backend(backend)
         self.dtype = dtype
         self.adapter = adapter
         self.max_batch = max_batch
+        self.spec_max = spec_max
         t0 = time.time()
         if self.backend == "vllm":
             self._init_vllm(tensor_parallel_size)
@@ -156,7 +158,7 @@ class LLM:
             if self.backend == "naive":
                 return self._generate_naive(ids, params, on_done, bar)
             from common.engine import ContinuousBatcher
-            eng = ContinuousBatcher(self.model, self.tokenizer, max_batch=self.max_batch)
+            eng = ContinuousBatcher(self.model, self.tokenizer, max_batch=self.max_batch, spec_max=self.spec_max)
             conv = lambda seqs: [Completion(s.text, list(s.token_ids), s.finish_reason,
                                             list(s.logprobs) if params.logprobs else None) for s in seqs]
             cb = (lambda i, seqs: on_done(i, conv(seqs))) if on_done else None
