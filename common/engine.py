@@ -157,14 +157,15 @@ class _SlotCache:
         self.v = [pad(t) for t in self.v]
         self.valid = torch.cat([self.valid, self.valid.new_zeros(self.rows, extra)], dim=1)
 
-    def compact(self, live: torch.Tensor):
-        """Drop leading columns that no live row uses."""
+    def compact(self, live: torch.Tensor, keep: int = 0):
+        """Drop leading columns that no live row uses, keeping ``cur >= keep``."""
         used = self.valid[live].any(0)[: self.cur]
         if not used.any():
             first = self.cur
         else:
             first = int(used.nonzero()[0])
-        if first == 0:
+        first = min(first, max(0, self.cur - keep))
+        if first <= 0:
             return
         for lst in (self.k, self.v):
             for i, t in enumerate(lst):
@@ -383,10 +384,16 @@ class ContinuousBatcher:
         queue = deque(range(len(prompt_ids)))
         results: dict[int, list] = {}
         pending: dict[int, int] = {}
-        cache = None
-        rows: list[_Seq | None] = []
-        positions: list[int] = []
-        last_tok: list[int] = []
+        # rows and columns are allocated once: every prompt fits right-aligned below column
+        # `min_cur`, and compaction never shrinks `cur` below it
+        n_rows = max(n, min(self.max_batch, len(prompt_ids) * n))
+        min_cur = max(len(x) for x in prompt_ids)
+        cache = _SlotCache(self.n_layers, n_rows, self.kv_heads, self.head_dim,
+                           min_cur + params.max_new_tokens + self.spec_max + 64, self.dtype)
+        cache.cur = min_cur
+        rows: list[_Seq | None] = [None] * n_rows
+        positions: list[int] = [0] * n_rows
+        last_tok: list[int] = [0] * n_rows
         stop_max = max((len(s) for s in params.stop), default=0)
         steps = 0
 
@@ -442,8 +449,7 @@ class ContinuousBatcher:
         while queue or any(r is not None for r in rows):
             # 1) fill free rows with queued prompts (each prompt needs n rows)
             free = [i for i, r in enumerate(rows) if r is None]
-            capacity_left = len(free) + (self.max_batch - len(rows))
-            while queue and capacity_left >= min(n, self.max_batch):
+            while queue and len(free) >= n:
                 pi = queue.popleft()
                 ids = prompt_ids[pi]
                 logits, pcache = self._prefill(ids)
@@ -458,17 +464,7 @@ class ContinuousBatcher:
                     if not accept(seq, choose([seq], logits[None])[0]):
                         new_seqs.append(seq)
                 for seq in new_seqs:
-                    if cache is None:
-                        cap = len(ids) + params.max_new_tokens + 8
-                        cache = _SlotCache(self.n_layers, 0, self.kv_heads, self.head_dim, cap, self.dtype)
-                    if free:
-                        r = free.pop(0)
-                    else:
-                        r = len(rows)
-                        rows.append(None)
-                        positions.append(0)
-                        last_tok.append(0)
-                        _add_row(cache)
+                    r = free.pop(0)
                     p = len(ids)
                     if cache.cur < p:
                         cache.grow_left(p - cache.cur)
@@ -482,7 +478,6 @@ class ContinuousBatcher:
                     positions[r] = p
                     last_tok[r] = seq.token_ids[-1]
                 free = [i for i, r in enumerate(rows) if r is None]
-                capacity_left = len(free) + (self.max_batch - len(rows))
             live = [i for i, r in enumerate(rows) if r is not None]
             if not live:
                 continue
@@ -497,7 +492,7 @@ class ContinuousBatcher:
             # 3) compact unused leading columns now and then
             steps += 1
             if cache.cur + self.spec_max + 1 >= cache.capacity or steps % 32 == 0:
-                cache.compact(torch.tensor([r is not None for r in rows]))
+                cache.compact(torch.tensor([r is not None for r in rows]), keep=min_cur)
             # 4) one step for every row: its last token plus, when speculating, draft tokens
             #    looked up in its own context (prompt lookup); idle rows feed a dummy token
             drafts = {i: rows[i].draft(params.max_new_tokens - len(rows[i].token_ids) - 1) for i in live}
@@ -537,12 +532,6 @@ class ContinuousBatcher:
                 else:
                     last_tok[i] = emitted[-1]
         return [results[i] for i in range(len(prompt_ids))]
-
-
-def _add_row(cache: _SlotCache):
-    cache.k = [torch.cat([t, t.new_zeros(1, *t.shape[1:])]) for t in cache.k]
-    cache.v = [torch.cat([t, t.new_zeros(1, *t.shape[1:])]) for t in cache.v]
-    cache.valid = torch.cat([cache.valid, cache.valid.new_zeros(1, cache.capacity)])
 
 
 def _causal_mask(n: int, dtype) -> torch.Tensor:

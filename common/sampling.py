@@ -166,13 +166,17 @@ class LLM:
         finally:
             bar.close()
 
-    def _generate_naive(self, ids, params, on_done, bar):
+    def generate_naive_one(self, prompt: str, params: SamplingParams, index: int) -> list[Completion]:
+        """The reference backend on one prompt that sits at position ``index`` of a workload."""
+        return self._generate_naive([self.encode(prompt)], params, None, None, index)[0]
+
+    def _generate_naive(self, ids, params, on_done, bar, index_offset: int = 0):
         """transformers ``generate``, batch 1, one sample at a time (reference backend)."""
         import torch
         from common.engine import eos_token_ids, sample_seed
         eos = sorted(eos_token_ids(self.model, self.tokenizer))
         out = []
-        for pi, p in enumerate(ids):
+        for pi, p in enumerate(ids, start=index_offset):
             comps = []
             for si in range(params.n):
                 kw = dict(max_new_tokens=params.max_new_tokens, eos_token_id=eos,
@@ -213,7 +217,8 @@ class LLM:
             out.append(comps)
             if on_done:
                 on_done(pi, comps)
-            bar.update(1)
+            if bar is not None:
+                bar.update(1)
         return out
 
     # ---- GPU seam (vLLM) ---------------------------------------------------------------
