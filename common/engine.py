@@ -113,6 +113,35 @@ def pick_tokens(logits: torch.Tensor, temperature: float, top_k: int, top_p: flo
     return toks, lps
 
 
+ENGINE_ATTENTION = "engine_gqa"
+
+
+def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+    """Attention for grouped K/V heads without materialising repeated K/V.
+
+    Same mathematics as transformers' sdpa path (softmax(q k^T * scale + mask) v with K/V head
+    ``h // groups`` serving query head ``h``), but the query heads of a group are stacked so one
+    batched matmul reads each cached K/V once; the stock path copies the whole cache ``groups``
+    times per layer and step whenever a mask is given. Returns [batch, q_len, heads, head_dim].
+    """
+    b, h, t, d = query.shape
+    kvh = key.shape[1]
+    g = h // kvh
+    scale = scaling if scaling is not None else d ** -0.5
+    q = (query * scale).reshape(b, kvh, g * t, d)
+    scores = torch.matmul(q, key.transpose(-1, -2)).view(b, kvh, g, t, key.shape[2])
+    if attention_mask is not None:
+        scores = scores + attention_mask[:, :, None, :, : key.shape[2]]
+    probs = torch.softmax(scores.float(), dim=-1).to(value.dtype).view(b, kvh, g * t, key.shape[2])
+    out = torch.matmul(probs, value).view(b, h, t, d)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _register_attention():
+    from transformers import AttentionInterface
+    AttentionInterface.register(ENGINE_ATTENTION, gqa_attention)
+
+
 class _SlotCache:
     """KV buffers with per-row validity; duck-types the ``update`` of a transformers Cache."""
 
@@ -325,6 +354,7 @@ class ContinuousBatcher:
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         self.dtype = next(model.parameters()).dtype
         self.eos_ids = eos_token_ids(model, tokenizer)
+        _register_attention()
 
     # ---- model calls -------------------------------------------------------------------
     def _logits_last(self, hidden):
@@ -374,6 +404,16 @@ class ContinuousBatcher:
 
     # ---- main loop ---------------------------------------------------------------------
     def generate(self, prompt_ids: list[list[int]], params, on_done=None, progress=None):
+        """See :meth:`_generate`; runs with the engine's attention function, then restores."""
+        cfg = self.model.config
+        before = cfg._attn_implementation
+        cfg._attn_implementation = ENGINE_ATTENTION
+        try:
+            return self._generate(prompt_ids, params, on_done, progress)
+        finally:
+            cfg._attn_implementation = before
+
+    def _generate(self, prompt_ids: list[list[int]], params, on_done=None, progress=None):
         """Return, per prompt, a list of ``params.n`` finished _Seq objects.
 
         ``on_done(prompt_index, seqs)`` is called as soon as all samples of a prompt finished
