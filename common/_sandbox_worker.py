@@ -49,6 +49,9 @@ MEMORY_HINTS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "out 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+RENICE_AFTER_S = 0.5   # after this long a program runs at nice 19 (see common/sandbox.py)
+
+
 def _prctl(option, arg):
     return _libc.prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(0), ctypes.c_ulong(0),
                        ctypes.c_ulong(0)) == 0
@@ -493,13 +496,22 @@ def run_job(st, job):
             dropped += len(chunk) - max(room, 0)
 
     deadline = t0 + timeout
+    renice_at = t0 + RENICE_AFTER_S
     timed_out = exited = False
     while not exited:
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        remaining = deadline - now
         if remaining <= 0:
             timed_out = True
             break
-        for fd, _ in poller.poll(max(1, int(remaining * 1000) + 1)):
+        if renice_at is not None and now >= renice_at:
+            renice_at = None
+            try:  # a long-running program yields the CPU to short ones (busy loops, slow code)
+                os.setpriority(os.PRIO_PGRP, pid, 19)
+            except OSError:
+                pass
+        wait = remaining if renice_at is None else min(remaining, renice_at - now)
+        for fd, _ in poller.poll(max(1, int(wait * 1000) + 1)):
             if fd == pidfd:
                 exited = True
             else:

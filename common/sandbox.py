@@ -84,7 +84,8 @@ Defaults (every result records the limits it ran under, ``ExecResult.limits``)
 * ``workers`` = CPU count programs at a time, plus up to 2 x workers more beside programs that
   have run over 0.5 s (``long_job_slots``, ``long_after_s``; HumanEval's reference programs run
   in less): an infinite loop then holds a spare worker, not one of the CPU slots, for its whole
-  limit. Worst case, a slow program shares the CPUs with workers + long_job_slots - 1 others
+  limit; such a program is also reniced to 19 after 0.5 s (``RENICE_AFTER_S`` in the worker), so
+  it takes only CPU time that short programs leave idle. Worst case, a slow program shares the CPUs with workers + long_job_slots - 1 others
   instead of workers - 1; ``long_job_slots=0`` turns this off.
 * 2048 MiB address space per process (evalplus: min(4 GB, RAM); 2 GiB holds any benchmark
   solution plus numpy and keeps W workers x 2 GiB well under this machine's RAM), CPU time

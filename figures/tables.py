@@ -1,0 +1,114 @@
+"""Regenerate the tables of REPRODUCE.md from committed results/*/result.json files.
+
+Every number in REPRODUCE.md's tables comes from here; nothing is typed by hand.
+
+    python figures/tables.py            # rewrite the tables in REPRODUCE.md in place
+    python figures/tables.py --check    # exit 1 when REPRODUCE.md is out of date
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PUBLISHED_HE = {"qwen2.5-coder-0.5b-instruct": 61.6, "qwen2.5-coder-1.5b-instruct": 70.7}
+
+
+def _load(results: Path) -> dict[str, dict]:
+    out = {}
+    for p in sorted(results.glob("*/result.json")):
+        try:
+            out[p.parent.name] = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _pct(x):
+    return f"{100 * x:.1f}"
+
+
+def humaneval_table(res: dict[str, dict]) -> str:
+    rows = ["| run | model | protocol | decoding | pass@1 [95% CI] (n) | passed | published | gen. time | result |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in res.items():
+        if not name.startswith("eval_humaneval_") or "metrics" not in r or r.get("model", {}).get("adapter"):
+            continue
+        m = r["metrics"]
+        s = r["sampling"]
+        dec = "greedy" if s["temperature"] == 0 else f"n={s['n']} T={s['temperature']} top-p {s['top_p']}"
+        pk = m["pass_at_k"]["pass@1"]
+        model = r["model"]["ref"]
+        pub = PUBLISHED_HE.get(model) if r["protocol"]["name"] == "qwen-official" else None
+        rows.append(f"| {name} | {model} (sha256 {str(r['model']['file_sha256'])[:12]}…) | {r['protocol']['name']} "
+                    f"(max {s['max_new_tokens']} tok) | {dec} | {m['headline']['pass@1']} | "
+                    f"{m.get('passed_tasks', '')}/{m['n_tasks']} | {pub if pub else '–'} | "
+                    f"{r['timings']['generation_s']:.0f} s | `results/{name}/` |")
+    return "\n".join(rows)
+
+
+def generation_table(res: dict[str, dict]) -> str:
+    r = res.get("bench_generation")
+    if not r:
+        return "_no results/bench_generation/result.json yet_"
+    rows = ["| workload | backend | prompts × n | useful tokens | wall | tokens/s | peak RSS | speed-up |",
+            "|---|---|---|---|---|---|---|---|"]
+    for w, d in r["workloads"].items():
+        for b in ("naive", "engine"):
+            x = d[b]
+            rows.append(f"| ({w}) | {b} | {x['prompts']} × {d['n']} | {x['useful_tokens']} | {x['wall_s']:.0f} s | "
+                        f"{x['tokens_per_s']:.1f} | {x['peak_rss_gb']:.1f} GB | "
+                        f"{'' if b == 'naive' else str(d['speedup_tokens_per_s']) + '×'} |")
+        if "identical_to_baseline" in d:
+            i = d["identical_to_baseline"]
+            p = d["pass_at_1"]
+            rows.append(f"| ({w}) | identical to baseline | {i['identical']}/{i['n']} ({_pct(i['fraction'])}%) | "
+                        f"pass@1 engine {_pct(p['engine'])} vs naive {_pct(p['naive'])} | | | | |")
+    return "\n".join(rows)
+
+
+def sandbox_table(res: dict[str, dict]) -> str:
+    r = res.get("bench_sandbox")
+    if not r:
+        return "_no results/bench_sandbox/result.json yet_"
+    keep = {k: v for k, v in r.items() if isinstance(v, (int, float, str)) and k not in ("script", "time_utc")}
+    lines = ["| field | value |", "|---|---|"]
+    for k, v in keep.items():
+        lines.append(f"| {k} | {v} |")
+    return "\n".join(lines)
+
+
+TABLES = {"humaneval": humaneval_table, "generation": generation_table, "sandbox": sandbox_table}
+
+
+def render(doc: str, res: dict[str, dict]) -> str:
+    for name, fn in TABLES.items():
+        pat = re.compile(rf"(<!-- TABLE:{name} -->\n).*?(\n<!-- /TABLE:{name} -->)", re.S)
+        doc = pat.sub(lambda m: m.group(1) + fn(res) + m.group(2), doc)
+    return doc
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--check", action="store_true", help="only check that REPRODUCE.md is up to date")
+    p.add_argument("--results", default=str(REPO / "results"), help="results root (default ./results)")
+    p.add_argument("--doc", default=str(REPO / "REPRODUCE.md"), help="document to update")
+    args = p.parse_args(argv)
+    doc_path = Path(args.doc)
+    doc = doc_path.read_text()
+    new = render(doc, _load(Path(args.results)))
+    if args.check:
+        if new != doc:
+            print("REPRODUCE.md tables are out of date; run python figures/tables.py", file=sys.stderr)
+            return 1
+        return 0
+    doc_path.write_text(new)
+    print(f"updated {doc_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

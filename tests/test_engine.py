@@ -1,0 +1,139 @@
+"""The CPU engine: exact sampling, greedy parity with transformers, log-probabilities, LoRA."""
+import math
+
+import pytest
+import torch
+
+from common.engine import filter_logits, pick_tokens
+from common.sampling import SamplingParams
+
+
+def _empirical(logits, temperature, top_k, top_p, draws=4000, seed=0):
+    gens = [torch.Generator().manual_seed(seed + i) for i in range(draws)]
+    toks, _ = pick_tokens(logits.expand(draws, -1), temperature, top_k, top_p, gens)
+    return torch.bincount(torch.tensor(toks), minlength=logits.shape[-1]).float() / draws
+
+
+@pytest.mark.parametrize("temperature,top_k,top_p", [(0.8, 0, 0.95), (1.0, 0, 0.5), (0.7, 5, 1.0), (1.3, 4, 0.9),
+                                                     (1.0, 0, 1.0)])
+def test_pick_tokens_matches_reference_distribution(temperature, top_k, top_p):
+    torch.manual_seed(1)
+    logits = torch.randn(1, 40) * 2
+    ref = filter_logits(logits, temperature, top_k, top_p)[0]
+    emp = _empirical(logits, temperature, top_k, top_p)
+    assert torch.all(emp[ref == 0] == 0), "sampled a token outside the truncated support"
+    assert torch.max(torch.abs(emp - ref)) < 0.03
+
+
+def test_pick_tokens_fallback_when_nucleus_exceeds_candidates(monkeypatch):
+    import common.engine as eng
+    monkeypatch.setattr(eng, "NUCLEUS_CANDIDATES", 3)
+    logits = torch.zeros(1, 30)  # flat: the nucleus needs many more than 3 candidates
+    ref = filter_logits(logits, 1.0, 0, 0.9)[0]
+    emp = _empirical(logits, 1.0, 0, 0.9, draws=3000)
+    assert torch.all(emp[ref == 0] == 0)
+    assert (emp > 0).sum() > 3
+
+
+def test_filter_logits_top_p_keeps_crossing_token():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    probs = filter_logits(logits, 1.0, 0, 0.7)[0]
+    assert torch.allclose(probs, torch.tensor([0.5 / 0.8, 0.3 / 0.8, 0.0, 0.0]))
+
+
+def test_greedy_is_argmax_and_logprob_is_raw():
+    logits = torch.tensor([[0.0, 3.0, 1.0]])
+    toks, lps = pick_tokens(logits, 0.0, 0, 1.0, [None], want_logprobs=True)
+    assert toks == [1]
+    assert math.isclose(lps[0], float(torch.log_softmax(logits[0], -1)[1]), rel_tol=1e-6)
+
+
+@pytest.mark.model
+def test_fast_path_greedy_equals_transformers_generate(llm, humaneval_tasks):
+    from common.prompts import get_protocol
+    proto = get_protocol("qwen-official")
+    prompts = [proto.render(t, llm) for t in humaneval_tasks[:3]]
+    sp = SamplingParams(max_new_tokens=24, stop=proto.stop, logprobs=True)
+    fast = llm.generate(prompts, sp, progress=False)
+    llm.backend = "naive"
+    try:
+        ref = llm.generate(prompts, sp, progress=False)
+    finally:
+        llm.backend = "hf"
+    for a, b in zip(fast, ref):
+        assert a[0].token_ids == b[0].token_ids
+        assert a[0].text == b[0].text
+        assert max(abs(x - y) for x, y in zip(a[0].logprobs, b[0].logprobs)) < 1e-3
+
+
+def _reference_logprobs(model, prompt_ids, gen_ids):
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([prompt_ids + gen_ids])).logits[0].float()
+    lsm = torch.log_softmax(out, -1)
+    p = len(prompt_ids)
+    return [float(lsm[p - 1 + i, t]) for i, t in enumerate(gen_ids)]
+
+
+@pytest.mark.model
+def test_fast_path_logprobs_match_reference_forward(llm, humaneval_tasks):
+    """Sampled sequences in one batch (different lengths, shared prefill): each token's
+    log-probability equals the one from a plain full forward pass of the whole sequence."""
+    from common.prompts import get_protocol
+    proto = get_protocol("qwen-official")
+    prompts = [proto.render(t, llm) for t in humaneval_tasks[3:5]]
+    sp = SamplingParams(n=2, temperature=0.8, top_p=0.95, max_new_tokens=20, logprobs=True, seed=3)
+    outs = llm.generate(prompts, sp, progress=False)
+    for prompt, comps in zip(prompts, outs):
+        ids = llm.encode(prompt)
+        for c in comps:
+            ref = _reference_logprobs(llm.model, ids, c.token_ids)
+            assert len(ref) == len(c.logprobs)
+            assert max(abs(x - y) for x, y in zip(ref, c.logprobs)) < 2e-3
+
+
+@pytest.mark.model
+def test_sampling_is_reproducible_and_independent_of_batch(llm, humaneval_tasks):
+    from common.prompts import get_protocol
+    proto = get_protocol("qwen-official")
+    prompts = [proto.render(t, llm) for t in humaneval_tasks[5:7]]
+    sp = SamplingParams(n=2, temperature=0.8, top_p=0.95, max_new_tokens=12, seed=11)
+    both = llm.generate(prompts, sp, progress=False)
+    alone = llm.generate(prompts[1:], sp, progress=False)
+    again = llm.generate(prompts, sp, progress=False)
+    assert [c.token_ids for c in both[0]] == [c.token_ids for c in again[0]]
+    # prompt index 1 in `both` and index 0 in `alone` get different seeds by design, so compare
+    # the same prompt index: re-running only the first prompt reproduces its samples
+    first = llm.generate(prompts[:1], sp, progress=False)
+    assert [c.token_ids for c in first[0]] == [c.token_ids for c in both[0]]
+    assert len(alone[0]) == 2
+
+
+@pytest.mark.model
+def test_lora_adapter_on_fast_path(tmp_path, resolved_default, humaneval_tasks):
+    """A tiny random LoRA adapter: the fast path (merged weights, continuous batching) gives the
+    same log-probabilities as an unmerged peft model's forward pass, and differs from the base."""
+    from peft import LoraConfig, get_peft_model
+    from common.models import load_model
+    from common.prompts import get_protocol
+    from common.sampling import LLM
+
+    base, tok = load_model(resolved_default)
+    cfg = LoraConfig(r=2, lora_alpha=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    torch.manual_seed(0)
+    peft_model = get_peft_model(base, cfg)
+    with torch.no_grad():  # a small, non-zero update (a random full-size one makes the model chaotic)
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.mul_(0.02)
+    adir = tmp_path / "adapter"
+    peft_model.save_pretrained(str(adir))
+    llm = LLM(resolved_default, backend="hf", adapter=str(adir), max_batch=4)
+    proto = get_protocol("qwen-official")
+    prompt = proto.render(humaneval_tasks[0], llm)
+    sp = SamplingParams(max_new_tokens=10, logprobs=True)
+    c = llm.generate([prompt], sp, progress=False)[0][0]
+    ref = _reference_logprobs(peft_model.eval(), llm.encode(prompt), c.token_ids)
+    assert max(abs(x - y) for x, y in zip(ref, c.logprobs)) < 2e-3
+    with peft_model.disable_adapter():
+        base_lp = _reference_logprobs(peft_model, llm.encode(prompt), c.token_ids)
+    assert max(abs(x - y) for x, y in zip(base_lp, c.logprobs)) > 1e-3
