@@ -25,8 +25,9 @@ works; tested on qwen2 and llama):
 Exactness: greedy is argmax of the same logits (a draft token is kept only when it equals the
 argmax); sampling draws from softmax(logits / T) truncated by top-k then top-p exactly as
 specified (drafts are accepted by the speculative-sampling rule, see :func:`verify_drafts`), with one ``torch.Generator`` per sample
-seeded from (seed, prompt index, sample index), so a sample does not depend on what else is in
-the batch. Batched matmuls may differ from batch-1 ones in the last bits, which can flip a
+seeded from (seed, prompt index, sample index), so the same command reproduces every sample,
+and a sample does not depend on what else is in the batch unless the per-step speculation budget
+had to trim its drafts (that changes which random numbers it consumes, not its distribution). Batched matmuls may differ from batch-1 ones in the last bits, which can flip a
 near-tie argmax; the generation benchmark measures how often (results/bench_generation).
 Log-probabilities are of the chosen token under the model's unmodified distribution
 (log_softmax of the raw logits, temperature 1, no truncation).

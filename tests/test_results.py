@@ -1,0 +1,63 @@
+"""Result files: atomic JSON, resumable JSONL (torn tails), line-numbered input errors; tables."""
+import json
+
+import pytest
+
+from common.results import InputError, JsonlLog, provenance, read_jsonl, write_json_atomic
+
+
+def test_jsonl_log_resumes_and_drops_a_torn_tail(tmp_path):
+    p = tmp_path / "s.jsonl"
+    with JsonlLog(p) as lg:
+        lg.append({"a": 1})
+        lg.append({"a": 2})
+    with open(p, "a") as f:
+        f.write('{"a": 3, "b": ')       # interrupted mid-write
+    with JsonlLog(p) as lg:
+        assert lg.rows == [{"a": 1}, {"a": 2}]
+        lg.append({"a": 4})
+    assert [json.loads(l)["a"] for l in p.read_text().splitlines()] == [1, 2, 4]
+
+
+def test_read_jsonl_names_the_bad_line(tmp_path):
+    p = tmp_path / "x.jsonl"
+    p.write_text('{"ok": 1}\n\n[1, 2]\n')
+    with pytest.raises(InputError, match="line 3"):
+        read_jsonl(p)
+    p.write_text('{"ok": 1}\n{"bad": \n')
+    with pytest.raises(InputError, match="line 2"):
+        read_jsonl(p)
+    with pytest.raises(InputError, match="no such file"):
+        read_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_write_json_atomic_and_provenance(tmp_path):
+    p = tmp_path / "d" / "r.json"
+    write_json_atomic(p, {"x": 1, **provenance("evals/eval_raw.py", ["--limit", "1"])})
+    r = json.loads(p.read_text())
+    assert r["x"] == 1 and r["argv"] == ["--limit", "1"]
+    for k in ("git", "versions", "machine", "time_utc"):
+        assert k in r
+    assert not list(p.parent.glob("*.tmp*"))
+
+
+def test_tables_regenerate_from_results(tmp_path):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "figures"))
+    import tables
+    run = tmp_path / "results" / "eval_humaneval_m_qwen-official_greedy"
+    write_json_atomic(run / "result.json", {
+        "model": {"ref": "qwen2.5-coder-0.5b-instruct", "file_sha256": "ab" * 32, "adapter": None},
+        "protocol": {"name": "qwen-official"},
+        "sampling": {"temperature": 0.0, "n": 1, "top_p": 1.0, "max_new_tokens": 512},
+        "timings": {"generation_s": 12.0},
+        "metrics": {"n_tasks": 164, "passed_tasks": 90, "headline": {"pass@1": "54.9 [47.2, 62.3] (n=164)"},
+                    "pass_at_k": {"pass@1": {"mean": 0.549}}}})
+    doc = tmp_path / "R.md"
+    doc.write_text("x\n<!-- TABLE:humaneval -->\nold\n<!-- /TABLE:humaneval -->\n")
+    assert tables.main(["--results", str(tmp_path / "results"), "--doc", str(doc), "--check"]) == 1
+    assert tables.main(["--results", str(tmp_path / "results"), "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert "54.9 [47.2, 62.3] (n=164)" in text and "90/164" in text and "61.6" in text
+    assert tables.main(["--results", str(tmp_path / "results"), "--doc", str(doc), "--check"]) == 0
