@@ -41,10 +41,12 @@ def check_run_config(run_dir: Path, config: dict, overwrite: bool) -> None:
 
 
 def generate_samples(get_llm, tasks: list[dict], protocol, params, log_: JsonlLog, progress: bool = True,
-                     render=None, to_completion=None) -> float:
+                     render=None, to_completion=None, reuse: dict | None = None) -> float:
     """Generate the samples missing from ``log_`` (resume); returns generation seconds.
 
     ``render(task, llm)`` and ``to_completion(task, text)`` default to the protocol's own.
+    ``reuse`` (task_id -> rows of an earlier run with the same model input and sampling) turns
+    generation into re-extraction: the earlier raw texts get this protocol's post-processing.
     """
     have = collections.Counter(r["task_id"] for r in log_.rows)
     todo = [t for t in tasks if have[t["task_id"]] < params.n]
@@ -55,6 +57,12 @@ def generate_samples(get_llm, tasks: list[dict], protocol, params, log_: JsonlLo
         return 0.0
     render = render or protocol.render
     to_completion = to_completion or protocol.to_completion
+    if reuse is not None:
+        for task in todo:
+            for r in sorted(reuse[task["task_id"]], key=lambda r: r["sample_index"]):
+                completion, how = to_completion(task, r["raw"])
+                log_.append({**{k: r.get(k) for k in SAMPLE_FIELDS}, "completion": completion, "extraction": how})
+        return 0.0
     llm = get_llm()
     prompts = [render(t, llm) for t in todo]
     t0 = time.time()
@@ -113,8 +121,15 @@ def summarise(rows: list[dict], task_ids: list[str], n: int, extra_ks=()) -> dic
 def evaluate_code(*, script: str, argv, args: dict, run_dir: Path, tasks: list[dict], dataset: dict,
                   protocol, params, model_info: dict, get_llm, workers=None, timeout=None,
                   overwrite=False, progress=True, extra: dict | None = None,
-                  render=None, to_completion=None, protocol_name: str | None = None, extra_ks=()) -> dict:
-    """The whole evaluation of one (model, adapter, protocol, sampling) on a task list."""
+                  render=None, to_completion=None, protocol_name: str | None = None, extra_ks=(),
+                  post_generate=None) -> dict:
+    """The whole evaluation of one (model, adapter, protocol, sampling) on a task list.
+
+    ``post_generate(rows, tasks_by_id) -> rows`` (optional) runs after generation and before
+    scoring, e.g. a prompt strategy's second round (common.strategies); it may replace
+    completions and add fields, and keeps its own resume state. When it has a ``summary()``
+    method, that dict is stored in result.json as ``post_generate``.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {"model": model_info, "protocol": protocol_name or protocol.name, "sampling": params.to_dict(),
@@ -123,12 +138,18 @@ def evaluate_code(*, script: str, argv, args: dict, run_dir: Path, tasks: list[d
     t_start = time.time()
     samples_path = run_dir / "samples.jsonl"
     with JsonlLog(samples_path) as lg:
-        gen_s = generate_samples(get_llm, tasks, protocol, params, lg, progress, render, to_completion)
+        gen_s = generate_samples(get_llm, tasks, protocol, params, lg, progress, render, to_completion,
+                                 reuse=_reusable(reuse_from, config, protocol, tasks) if reuse_from else None)
         rows = [{k: r.get(k) for k in SAMPLE_FIELDS} for r in lg.rows]
     order = {t["task_id"]: i for i, t in enumerate(tasks)}
     rows = sorted((r for r in rows if r["task_id"] in order), key=lambda r: (order[r["task_id"]], r["sample_index"]))
-    t0 = time.time()
     by_id = {t["task_id"]: t for t in tasks}
+    post_s = None
+    if post_generate is not None:
+        t0 = time.time()
+        rows = post_generate(rows, by_id)
+        post_s = round(time.time() - t0, 1)
+    t0 = time.time()
     rows, limits = score_rows(by_id, rows, workers, timeout, progress)
     score_s = time.time() - t0
     _rewrite_jsonl(samples_path, rows)
@@ -136,7 +157,8 @@ def evaluate_code(*, script: str, argv, args: dict, run_dir: Path, tasks: list[d
     result = {
         **provenance(script, argv, args),
         "model": model_info,
-        "protocol": protocol.to_dict() if protocol_name is None else {"name": protocol_name, **protocol.to_dict()},
+        "protocol": protocol.to_dict() if protocol_name is None else {**protocol.to_dict(), "name": protocol_name,
+                                                                      "base_protocol": protocol.name},
         "sampling": params.to_dict(),
         "dataset": dataset,
         "sandbox_limits": limits,
@@ -145,8 +167,40 @@ def evaluate_code(*, script: str, argv, args: dict, run_dir: Path, tasks: list[d
         "metrics": metrics,
         **(extra or {}),
     }
+    if post_generate is not None:
+        result["timings"]["post_generate_s"] = post_s
+        if hasattr(post_generate, "summary"):
+            result["post_generate"] = post_generate.summary()
     write_json_atomic(run_dir / "result.json", result)
     return result
+
+
+def _reusable(run: str, config: dict, protocol, tasks: list[dict]) -> dict:
+    """Rows of an earlier run whose model input and sampling equal this run's (checked)."""
+    import json
+    from common.prompts import get_protocol
+    run = Path(run)
+    try:
+        old_cfg = json.loads((run / "config.json").read_text())
+    except (OSError, ValueError):
+        raise InputError(f"--reuse-generations {run}: no readable config.json (not a run directory)") from None
+    new_cfg = json.loads(json.dumps(config))
+    for key in ("model", "sampling"):
+        if old_cfg.get(key) != new_cfg.get(key):
+            raise InputError(f"--reuse-generations {run}: different {key} settings; generations cannot be reused")
+    old_p = get_protocol(old_cfg["protocol"])
+    same_input = (old_p.system == protocol.system and old_p.prefill == protocol.prefill and old_p.chat == protocol.chat
+                  and all(old_p.messages(t) == protocol.messages(t) for t in tasks))
+    if not same_input:
+        raise InputError(f"--reuse-generations {run}: protocol {old_p.name} gives the model a different input "
+                         f"than {protocol.name}")
+    rows = collections.defaultdict(list)
+    for r in read_jsonl(run / "samples.jsonl", "samples file"):
+        rows[r["task_id"]].append(r)
+    missing = [t["task_id"] for t in tasks if len(rows[t["task_id"]]) < config["sampling"]["n"]]
+    if missing:
+        raise InputError(f"--reuse-generations {run}: no generations for {missing[:3]} ...")
+    return rows
 
 
 def _rewrite_jsonl(path: Path, rows: list[dict]) -> None:

