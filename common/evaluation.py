@@ -122,7 +122,7 @@ def evaluate_code(*, script: str, argv, args: dict, run_dir: Path, tasks: list[d
                   protocol, params, model_info: dict, get_llm, workers=None, timeout=None,
                   overwrite=False, progress=True, extra: dict | None = None,
                   render=None, to_completion=None, protocol_name: str | None = None, extra_ks=(),
-                  post_generate=None) -> dict:
+                  post_generate=None, reuse_from: str | None = None) -> dict:
     """The whole evaluation of one (model, adapter, protocol, sampling) on a task list.
 
     ``post_generate(rows, tasks_by_id) -> rows`` (optional) runs after generation and before
