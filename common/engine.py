@@ -409,8 +409,9 @@ class ContinuousBatcher:
         cfg = self.model.config
         before = cfg._attn_implementation
         cfg._attn_implementation = ENGINE_ATTENTION
-        try:
-            return self._generate(prompt_ids, params, on_done, progress)
+        try:  # one inference-mode region: buffers grown mid-run stay writable by the loop
+            with torch.inference_mode():
+                return self._generate(prompt_ids, params, on_done, progress)
         finally:
             cfg._attn_implementation = before
 
