@@ -1,0 +1,445 @@
+"""Test-time sampling (common/tts.py and the tts/, experiments/, figures/ scripts): the summary
+numbers recomputed independently, the SSD verdict rule, the whole code and math pipelines with a
+scripted stand-in model (real sandbox), resume, HumanEval+ re-scoring, script contracts, and one
+tiny real-model smoke run."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.sampling import Completion
+from common.selection import Candidates
+from common.tts import (TestGenConfig, candidates_from_rows, gap_recovered, ks_for, proportion, selection_curve,
+                        ssd_precondition, tts_summary)
+
+REPO = Path(__file__).resolve().parent.parent
+FIX = REPO / "tests" / "fixtures"
+
+
+# --------------------------------------------------------------------------------------------
+# pure summaries
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n,want", [(1, [1]), (2, [1, 2]), (3, [1, 2, 3]), (10, [1, 2, 4, 5, 8, 10]),
+                                    (12, [1, 2, 4, 5, 8, 10, 12]), (64, [1, 2, 4, 5, 8, 10, 16, 20, 32, 50, 64])])
+def test_ks_for(n, want):
+    assert ks_for(n) == want
+
+
+def test_proportion_and_gap():
+    p = proportion({"a": 1.0, "b": 0.0, "c": 1.0})
+    assert p["passed_tasks"] == 2 and p["ci_method"] == "wilson" and p["ci"][0] < 2 / 3 < p["ci"][1]
+    q = proportion({"a": 0.5, "b": 1.0})
+    assert q["mean"] == 0.75 and q["ci_method"].startswith("bootstrap") and "passed_tasks" not in q
+    assert gap_recovered(0.5, 0.4, 0.6) == pytest.approx(0.5)
+    assert gap_recovered(0.5, 0.5, 0.5) is None
+    assert gap_recovered(0.3, 0.4, 0.6) == pytest.approx(-0.5)
+
+
+def _outcomes(rates, n=8):
+    return {f"t{i}": [j < round(r * n) for j in range(n)] for i, r in enumerate(rates)}
+
+
+@pytest.mark.parametrize("rates,k,threshold,verdict", [
+    ([0.5, 0.5], 2, 5.0, "GO"),              # pass@2 - pass@1 = 0.786 - 0.5 per task: 28.6 pp
+    ([0.0, 1.0], 4, 5.0, "NO-GO"),           # all-or-nothing tasks: no gap at all
+    ([0.0, 0.0, 0.0], 4, 5.0, "NO-GO"),      # floor: SSD cannot amplify what is never sampled
+])
+def test_ssd_verdicts(rates, k, threshold, verdict):
+    r = ssd_precondition(_outcomes(rates), k=k, threshold_pp=threshold)
+    assert r["verdict"] == verdict and r["k"] == k and r["line"].endswith(r["line"].split("; by slice")[-1])
+    assert ("→ " + verdict) in r["line"]
+
+
+def test_ssd_threshold_is_inclusive_and_slices():
+    # one task with 1 of 2 passing: pass@2 - pass@1 = 1 - 0.5 = 50 pp; nine tasks at 0 or 1: no gap
+    out = {"mid": [True, False], **{f"z{i}": [False, False] for i in range(5)}, **{f"o{i}": [True, True] for i in range(4)}}
+    r = ssd_precondition(out, threshold_pp=5.0)
+    assert r["k"] == 2                                          # n=2 < 4: k = n
+    assert r["overall"]["gap_pp"] == pytest.approx(5.0)         # 50 pp / 10 tasks, exactly the threshold
+    assert r["verdict"] == "GO" and r["robust"] is False        # the interval reaches down to 0
+    assert {s: b["n_tasks"] for s, b in r["slices"].items()} == {"hard": 5, "medium": 1, "easy": 4}
+    assert r["slices"]["medium"]["gap_pp"] == pytest.approx(50.0) and r["slices"]["hard"]["verdict"] == "NO-GO"
+    r2 = ssd_precondition(out, threshold_pp=5.01)
+    assert r2["verdict"] == "NO-GO" and "< 5.01 pp → NO-GO" in r2["line"]
+    assert r["per_task"]["mid"] == {"pass@1": 0.5, "pass@2": 1.0, "slice": "medium"}
+
+
+def test_ssd_default_k_and_errors():
+    assert ssd_precondition(_outcomes([0.5], n=10))["k"] == 8
+    assert ssd_precondition(_outcomes([0.5], n=16))["k"] == 16
+    assert ssd_precondition(_outcomes([0.5], n=3))["k"] == 3
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        ssd_precondition({"a": [True]})
+    with pytest.raises(ValueError, match="must be in 2"):
+        ssd_precondition(_outcomes([0.5], n=4), k=5)
+    # slicing by the BASE model's rates (a trained model's outcomes, base difficulty)
+    r = ssd_precondition({"a": [True, True], "b": [True, False]}, rates={"a": 0.0, "b": 1.0})
+    assert r["per_task"]["a"]["slice"] == "hard" and r["per_task"]["b"]["slice"] == "easy"
+
+
+def test_recompute_pass_at_k_from_a_samples_file(tmp_path):
+    """Independent recomputation: pass@k straight from math.comb on a small samples.jsonl."""
+    passed = {"A": [1, 0, 0, 1, 0], "B": [0, 0, 0, 0, 0], "C": [1, 1, 1, 1, 1], "D": [0, 1, 0, 0, 0]}
+    path = tmp_path / "samples.jsonl"
+    with open(path, "w") as f:
+        for t, xs in passed.items():
+            for i, x in reversed(list(enumerate(xs))):   # out of order on purpose
+                f.write(json.dumps({"task_id": t, "sample_index": i, "completion": "", "passed": bool(x),
+                                    "mean_logprob": -i - 1.0, "sum_logprob": -5.0 * i}) + "\n")
+    from common.results import read_jsonl
+    metrics, per_task = tts_summary(candidates_from_rows(read_jsonl(path)), selectors=("mean_logprob",))
+    n = 5
+    for k in (1, 2, 4, 5):
+        want = sum(1 - math.comb(n - sum(xs), k) / math.comb(n, k) for xs in passed.values()) / len(passed)
+        assert metrics["pass_at_k"][f"pass@{k}"]["mean"] == pytest.approx(want, abs=1e-12), k
+    assert metrics["oracle_pass@n"]["mean"] == pytest.approx(3 / 4) and metrics["oracle_pass@n"]["label"] == "oracle_pass@5"
+    assert metrics["random_expected"]["mean"] == pytest.approx((2 / 5 + 0 + 1 + 1 / 5) / 4)
+    # mean_logprob picks sample 0 (highest) of every task: A pass, B fail, C pass, D fail
+    assert metrics["selectors"]["mean_logprob"]["passed_tasks"] == 2
+    assert [r["method"] for r in metrics["table"]] == ["random (expected)", "mean_logprob", "oracle_pass@5"]
+    assert per_task["A"]["passed"] == [True, False, False, True, False]
+
+
+def test_tts_summary_checks_and_greedy():
+    c = [Candidates("a", [True, False], [-1, -2], [-1, -2]), Candidates("b", [False, False], [-1, -2], [-1, -2])]
+    m, _ = tts_summary(c, greedy={"a": False, "b": False}, selectors=("mean_logprob",), primary="mean_logprob")
+    sel = m["selectors"]["mean_logprob"]
+    assert m["greedy"]["mean"] == 0 and sel["mean"] == 0.5 and sel["vs_greedy"]["delta"] == 0.5
+    assert m["primary"] is sel and m["table"][0]["method"] == "greedy" and m["table"][-1]["method"] == "oracle_pass@2"
+    assert sel["oracle_gap_recovered"] == pytest.approx((0.5 - 0.25) / (0.5 - 0.25))
+    with pytest.raises(ValueError, match="greedy verdicts missing"):
+        tts_summary(c, greedy={"a": True}, selectors=("mean_logprob",))
+    with pytest.raises(ValueError, match="same number of samples"):
+        tts_summary(c + [Candidates("c", [True], [0], [0])])
+    with pytest.raises(ValueError, match="primary selector 'codet' was not computed"):
+        tts_summary(c, primary="codet")
+
+
+def test_selection_curve_matches_full_selection_and_estimator():
+    import random
+    rng = random.Random(1)
+    cands = []
+    for t in range(12):
+        passed = [rng.random() < 0.4 for _ in range(6)]
+        sigs = [("ok",) if p else (f"bad{rng.randint(0, 2)}",) for p in passed]
+        cands.append(Candidates(f"t{t}", passed, [rng.random() for _ in passed], [0.0] * 6, signatures=sigs))
+    curve = selection_curve(cands, [1, 3, 6], selectors=("behaviour_majority", "mean_logprob"), repeats=10)
+    full, _ = tts_summary(cands, selectors=("behaviour_majority", "mean_logprob"))
+    assert curve[6]["selectors"]["behaviour_majority"]["mean"] == pytest.approx(full["selectors"]["behaviour_majority"]["mean"])
+    assert curve[6]["oracle_pass@n"] == pytest.approx(full["oracle_pass@n"]["mean"])
+    assert curve[3]["oracle_pass@n"] == pytest.approx(full["pass_at_k"]["pass@2"]["mean"] * 0 + sum(
+        1 - math.comb(6 - sum(c.passed), 3) / math.comb(6, 3) for c in cands) / 12)
+    # with one candidate every selector is a uniform pick: close to pass@1 in expectation
+    assert abs(curve[1]["selectors"]["mean_logprob"]["mean"] - curve[1]["pass@1"]) < 0.25
+    with pytest.raises(ValueError, match="not in 1..6"):
+        selection_curve(cands, [7])
+
+
+# --------------------------------------------------------------------------------------------
+# the pipelines with a scripted model
+# --------------------------------------------------------------------------------------------
+
+WRONG_0 = "def has_close_elements(numbers, threshold):\n    return False\n"
+RIGHT_0 = ("def has_close_elements(numbers, threshold):\n    for i, a in enumerate(numbers):\n"
+           "        for j, b in enumerate(numbers):\n            if i != j and abs(a - b) < threshold:\n"
+           "                return True\n    return False\n")
+RIGHT_0B = ("def has_close_elements(numbers, threshold):\n    s = sorted(numbers)\n"
+            "    return any(b - a < threshold for a, b in zip(s, s[1:]))\n")
+BROKEN = "def has_close_elements(numbers, threshold):\n    raise RuntimeError('unfinished')\n"
+RIGHT_2 = "def truncate_number(number: float) -> float:\n    return number % 1.0\n"
+RIGHT_38 = "def decode_cyclic(s: str):\n    return encode_cyclic(encode_cyclic(s))\n"
+WRONG_38 = "def decode_cyclic(s: str):\n    return s\n"
+
+# per task: (sample texts, mean log-probs); sample 0 is also the greedy answer
+SCRIPT = {
+    "has_close_elements": ([WRONG_0, RIGHT_0, RIGHT_0B, BROKEN], [-0.1, -0.5, -0.6, -0.2]),
+    "truncate_number": ([RIGHT_2] * 4, [-0.3] * 4),
+    "decode_cyclic": ([RIGHT_38, WRONG_38, WRONG_38, WRONG_38], [-0.9, -0.3, -0.4, -0.5]),
+}
+TESTS = {
+    "has_close_elements": "[1.0, 2.0, 3.0], 0.5) == False\nassert has_close_elements([1.0, 1.05], 0.1) == True",
+    "truncate_number": "2.25) == 0.25",
+    "decode_cyclic": "'bca') == 'abc'",
+}
+
+
+class ScriptedLLM:
+    def __init__(self, math_answers=None, fail=False):
+        self.calls = []
+        self.math_answers = math_answers
+        self.fail = fail
+
+    def chat_prompt(self, messages, prefill=""):
+        return "".join(f"<|{m['role']}|>{m['content']}\n" for m in messages) + "<|assistant|>" + prefill
+
+    def generate(self, prompts, params, on_done=None, progress=True, desc=""):
+        if self.fail:
+            raise AssertionError(f"unexpected generation ({desc})")
+        self.calls.append((desc, len(prompts), params))
+        out = []
+        for i, p in enumerate(prompts):
+            comps = []
+            for si in range(params.n):
+                if self.math_answers is not None:
+                    key = next(k for k in self.math_answers if k in p)
+                    text, lp = self.math_answers[key][si if params.temperature > 0 else 0], -1.0
+                else:
+                    entry = next(e for e in SCRIPT if f"def {e}(" in p.split("<|assistant|>")[0].split("Write ")[0]
+                                 or (f"`{e}`" in p))
+                    if "assert statements" in p:
+                        text, lp = TESTS[entry], -1.0
+                    else:
+                        k = si if params.temperature > 0 else 0
+                        text, lp = SCRIPT[entry][0][k], SCRIPT[entry][1][k]
+                comps.append(Completion(text, [1, 2, 3, 4], "stop", [lp] * 4 if params.logprobs else None))
+            if on_done:
+                on_done(i, comps)
+            out.append(comps)
+        return out
+
+
+@pytest.fixture(scope="module")
+def he_tasks():
+    from common.benchmarks import load_tasks
+    tasks = {t["task_id"]: t for t in load_tasks("humaneval")[0]}
+    return [tasks[t] for t in ("HumanEval/0", "HumanEval/2", "HumanEval/38")]
+
+
+def _code_run(run_dir, tasks, llm, **kw):
+    from common.prompts import get_protocol
+    from common.sampling import SamplingParams
+    from common.strategies import get_strategy
+    from common.tts import run_code_tts
+    strat = get_strategy("standard", get_protocol("qwen-official"))
+    params = SamplingParams(n=4, temperature=0.8, top_p=0.95, max_new_tokens=64, stop=strat.stop, logprobs=True)
+    return run_code_tts(script="tests/test_tts.py", argv=[], args={}, run_dir=run_dir, tasks=tasks,
+                        dataset={"name": kw.pop("bench", "humaneval"), "sha256": "x"}, strategy=strat,
+                        params=params, model_info={"ref": "scripted", "file_sha256": "f"}, get_llm=lambda: llm,
+                        testgen=TestGenConfig(n=1, max_new_tokens=32), primary="behaviour_majority",
+                        workers=2, progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def scripted_run(tmp_path_factory, he_tasks):
+    """One scripted code TTS run shared by the tests below (they only read it)."""
+    run_dir = tmp_path_factory.mktemp("tts") / "results" / "run"
+    llm = ScriptedLLM()
+    res, cands = _code_run(run_dir, he_tasks, llm)
+    return run_dir, res, cands, llm
+
+
+def test_code_pipeline_with_a_scripted_model(tmp_path, he_tasks, scripted_run):
+    run_dir, res, cands, llm = scripted_run
+    m = res["metrics"]
+    sel = m["selectors"]
+    assert res["kind"] == "tts_code" and m["n_samples_per_task"] == 4
+    # greedy = sample 0 of each task: HE/0 wrong, HE/2 right, HE/38 right
+    assert m["greedy"]["passed_tasks"] == 2
+    assert m["random_expected"]["mean"] == pytest.approx((2 / 4 + 1 + 1 / 4) / 3)
+    assert m["oracle_pass@n"]["passed_tasks"] == 3 and m["oracle_pass@n"]["label"] == "oracle_pass@4"
+    got = {s: [res["per_task"][t["task_id"]]["passed"][res["per_task"][t["task_id"]]["selected"][s]] for t in he_tasks]
+           for s in sel}
+    assert got["mean_logprob"] == [False, True, False]        # HE/0: the confident wrong answer
+    assert got["behaviour_majority"] == [True, True, False]   # HE/38: three wrong answers agree
+    assert got["visible_filter"] == [True, True, False]       # HE/38 has no examples: fallback
+    assert got["codet"] == [True, True, True]                 # the model tests separate them
+    pt = res["per_task"]
+    assert pt["HumanEval/0"]["cluster"] == [0, 1, 1, None]    # a sample that only raises does not vote
+    assert pt["HumanEval/38"]["how"]["visible_filter"] == "visible_fallback_logprob"
+    assert pt["HumanEval/0"]["n_prompt_examples"] == 2 and pt["HumanEval/0"]["n_model_tests"] == 2
+    assert sel["codet"]["how"] == {"codet": 3}
+    assert sel["behaviour_majority"]["vs_greedy"]["delta"] == pytest.approx(0.0)
+    assert m["ssd_precondition"]["k"] == 4 and m["ssd_precondition"]["verdict"] == "GO"
+    assert [c.task_id for c in cands] == [t["task_id"] for t in he_tasks]
+    assert {d for d, _, _ in llm.calls} == {"generate", "model tests"}
+    for name in ("sampled/samples.jsonl", "greedy/samples.jsonl", "model_tests.jsonl", "execution.jsonl", "config.json"):
+        assert (run_dir / name).is_file(), name
+    # resume (a copy of the run): no generation at all, identical numbers
+    import shutil
+    shutil.copytree(run_dir, tmp_path / "run")
+    res2, _ = _code_run(tmp_path / "run", he_tasks, ScriptedLLM(fail=True))
+    assert res2["metrics"]["table"] == m["table"]
+    # another configuration in the same directory is refused
+    from common.results import InputError
+    with pytest.raises(InputError, match="different settings"):
+        _code_run(tmp_path / "run", he_tasks[:2], ScriptedLLM(fail=True))
+
+
+def test_humaneval_plus_rescoring_reuses_generations(tmp_path, scripted_run):
+    from common.benchmarks import load_tasks
+    plus, info = load_tasks("humaneval_plus", limit=2, path=str(FIX / "HumanEvalPlus.jsonl"))
+    src = scripted_run[0]
+    res, _ = _code_run(tmp_path / "plus", plus, ScriptedLLM(fail=True), bench="humaneval_plus",
+                       seed_from={"sampled": src / "sampled", "greedy": src / "greedy",
+                                  "model_tests": src / "model_tests.jsonl"})
+    assert res["metrics"]["n_tasks"] == 2 and res["per_task"]["HumanEval/0"]["passed"] == [False, True, True, False]
+
+
+def test_greedy_run_reuse_checks(tmp_path, he_tasks, scripted_run):
+    from common.results import InputError
+    from common.tts import load_greedy_run
+    run = scripted_run[0]
+    g, info = load_greedy_run(run / "greedy", [t["task_id"] for t in he_tasks],
+                              model_info={"file_sha256": "f", "adapter_sha256": None})
+    assert g == {"HumanEval/0": False, "HumanEval/2": True, "HumanEval/38": True}
+    with pytest.raises(InputError, match="another model"):
+        load_greedy_run(run / "greedy", ["HumanEval/0"], model_info={"file_sha256": "other"})
+    with pytest.raises(InputError, match="not a greedy run"):
+        load_greedy_run(run / "sampled", ["HumanEval/0"])
+    with pytest.raises(InputError, match="lacks 1 of the tasks"):
+        load_greedy_run(run / "greedy", ["HumanEval/1"])
+    # reused in a new run: greedy comes from the given directory, nothing is generated for it
+    llm = ScriptedLLM()
+    res, _ = _code_run(tmp_path / "run2", he_tasks, llm, greedy_run=str(run / "greedy"))
+    assert res["greedy_source"]["path"] == str(run / "greedy") and not (tmp_path / "run2" / "greedy").exists()
+    assert all(p.temperature > 0 for _, _, p in llm.calls)
+
+
+def test_math_pipeline_majority_vote(tmp_path):
+    from common.benchmarks import load_tasks
+    from common.sampling import SamplingParams
+    from common.tts import math_bench, run_math_tts
+    tasks, info = load_tasks("gsm8k", path=str(FIX / "gsm8k.jsonl"))
+    golds = [t["answer"] for t in tasks]
+    answers = {tasks[0]["problem"][:40]: ["#### 7", f"so #### {golds[0]}", f"#### {golds[0]}.", "no idea"],
+               tasks[1]["problem"][:40]: [f"#### {golds[1]}", "#### 1", "#### 1", "#### 1"],
+               tasks[2]["problem"][:40]: ["#### 5", "#### 6", "the answer is 8", f"#### {golds[2]}"]}
+    params = SamplingParams(n=4, temperature=0.8, top_p=0.95, max_new_tokens=32, logprobs=True)
+    res, cands = run_math_tts(script="t", argv=[], args={}, run_dir=tmp_path / "m", tasks=tasks, dataset=info,
+                              bench=math_bench("gsm8k"), fmt="chat", params=params, model_info={"ref": "scripted"},
+                              get_llm=lambda: ScriptedLLM(math_answers=answers), progress=False)
+    m = res["metrics"]
+    maj = [res["per_task"][t["task_id"]]["passed"][res["per_task"][t["task_id"]]["selected"]["majority_vote"]]
+           for t in tasks]
+    assert maj == [True, False, False]          # 2 of 4 agree on the gold; 3 wrong agree; no majority -> first
+    assert m["greedy"]["passed_tasks"] == 1 and m["oracle_pass@n"]["passed_tasks"] == 3
+    assert m["extraction_counts"] == {"hash": 10, "last_number": 1, "none": 1}
+    rows = [json.loads(x) for x in (tmp_path / "m" / "sampled" / "samples.jsonl").read_text().splitlines()]
+    assert {"answer", "extraction", "correct", "raw", "gold"} <= set(rows[0])
+
+
+def test_self_consistency_and_synergy_analyses(scripted_run):
+    sys.path.insert(0, str(REPO / "experiments"))
+    try:
+        import recipe_x_tts_synergy as syn
+        import self_consistency as sc
+    finally:
+        sys.path.pop(0)
+    res = scripted_run[1]
+    out = sc.analyse(res, repeats=5)
+    assert out["selector"] == "behaviour_majority" and out["majority"]["mean"] == pytest.approx(2 / 3)
+    assert out["curve"][4]["majority"]["mean"] == pytest.approx(2 / 3)
+    p1, orc = res["metrics"]["random_expected"]["mean"], 1.0
+    assert out["recovered"] == pytest.approx((2 / 3 - p1) / (orc - p1))
+    # synergy: an "adapter" that fixes HE/0's greedy answer and nothing else
+    adapter = json.loads(json.dumps(res))
+    adapter["per_task"]["HumanEval/0"]["greedy"] = True
+    adapter["metrics"]["greedy"] = {"mean": 1.0}
+    s = syn.synergy(res, adapter, "behaviour_majority")
+    assert s["greedy_lift"]["delta"] == pytest.approx(1 / 3)
+    assert s["oracle"]["trained_tts_minus_raw_tts"]["delta"] == 0
+    assert s["oracle"]["interaction"]["delta"] == pytest.approx(-1 / 3)   # TTS gains less on top of it
+    assert s["selector"]["label"] == "behaviour_majority" and s["oracle"]["label"] == "oracle_pass@4"
+    with pytest.raises(ValueError, match="different tasks"):
+        syn.synergy(res, {**adapter, "per_task": {}}, "behaviour_majority")
+
+
+def test_figures_from_results(tmp_path, scripted_run):
+    sys.path.insert(0, str(REPO / "figures"))
+    try:
+        import plot
+    finally:
+        sys.path.pop(0)
+    found = plot.find_results(scripted_run[0].parent)
+    assert [n for n, _ in found] == ["run"]
+    written = plot.plot_all(found, tmp_path / "figs")
+    assert sorted(p.name for p in written) == ["pass_at_k_humaneval.png", "selectors_run.png"]
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+# --------------------------------------------------------------------------------------------
+# script contracts
+# --------------------------------------------------------------------------------------------
+
+SCRIPTS = ["tts/tts_humaneval.py", "tts/tts_scaling.py", "tts/tts_math500.py", "tts/tts_aime.py",
+           "experiments/self_consistency.py", "experiments/sampling_sweep.py",
+           "experiments/recipe_x_tts_synergy.py", "experiments/prompt_strategies.py", "figures/plot.py"]
+
+
+def _run(script, *args, timeout=120):
+    import os
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SELFIMPROVE_DATA_")}
+    return subprocess.run([sys.executable, script, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_and_docstring_contract(script):
+    p = _run(script, "--help")
+    assert p.returncode == 0, p.stderr
+    doc = (REPO / script).read_text()
+    assert "claim" in doc.lower() and "Full command" in doc and "Quick command" in doc
+    assert "CPU cores" in doc and "Deviation" in doc
+    import argparse
+    sys.path.insert(0, str(REPO / Path(script).parent))
+    try:
+        mod = __import__(Path(script).stem)
+        parser = mod.build_parser()
+    finally:
+        sys.path.pop(0)
+    for a in parser._actions:
+        if not isinstance(a, argparse._HelpAction):
+            assert a.help, f"{script}: {a.option_strings} has no help"
+
+
+@pytest.mark.parametrize("script,args,needle", [
+    ("tts/tts_humaneval.py", ["--n-samples", "1"], "at least 2"),
+    ("tts/tts_humaneval.py", ["--temperature", "0"], "temperature > 0"),
+    ("tts/tts_humaneval.py", ["--rerank", "codet", "--test-samples", "0"], "needs model-written tests"),
+    ("tts/tts_humaneval.py", ["--prompt-strategy", "scot", "--protocol", "raw"], "needs a chat protocol"),
+    ("tts/tts_humaneval.py", ["--prompt-strategy", "magic"], "unknown prompt strategy"),
+    ("tts/tts_humaneval.py", ["--bench", "nope"], "unknown benchmark"),
+    ("tts/tts_humaneval.py", ["--greedy-run", "/nonexistent", "--no-greedy"], "contradict"),
+    ("tts/tts_humaneval.py", ["--ssd-k", "50"], "--ssd-k"),
+    ("tts/tts_humaneval.py", ["--test-samples", "3", "--test-temperature", "0"], "greedy decoding"),
+    ("tts/tts_math500.py", ["--data-path", "/nonexistent.jsonl"], "no such file"),
+    ("tts/tts_aime.py", [], "needs a local data file"),
+    ("tts/tts_scaling.py", ["--ns", "1,99"], "--ns values"),
+    ("tts/tts_scaling.py", ["--benches", "humaneval,humaneval_plus"], "humaneval_plus"),
+    ("experiments/sampling_sweep.py", ["--top-ps", "0,1"], "--top-ps"),
+    ("experiments/prompt_strategies.py", ["--strategies", "scot", "--protocol", "raw"], "needs a chat protocol"),
+    ("experiments/self_consistency.py", ["--from-run", "/nonexistent"], "no result.json"),
+    ("experiments/recipe_x_tts_synergy.py", [], "give --adapter"),
+    ("experiments/recipe_x_tts_synergy.py", ["--base-run", "/x"], "go together"),
+    ("figures/plot.py", ["--results-dir", "/nonexistent"], "does not exist"),
+    ("figures/plot.py", ["--only", "pie"], "unknown kind"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, script, args, needle):
+    p = _run(script, "--limit", "1", "--out-dir", str(tmp_path), *args) if not script.startswith("figures") \
+        else _run(script, *args)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert needle in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr
+
+
+@pytest.mark.model
+def test_tts_humaneval_tiny_real_model(tmp_path):
+    """Smoke run on the real (smallest) model: 2 tasks x n=2, 48 new tokens, 1 test generation."""
+    args = ["--model", "smollm2-135m-instruct", "--limit", "2", "--n-samples", "2", "--max-new-tokens", "48",
+            "--test-samples", "1", "--test-max-new-tokens", "48", "--out-dir", str(tmp_path), "--run-name", "smoke",
+            "--quiet"]
+    p = _run("tts/tts_humaneval.py", *args, timeout=1800)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads((tmp_path / "smoke" / "result.json").read_text())
+    m = res["metrics"]
+    assert res["kind"] == "tts_code" and m["n_tasks"] == 2 and m["n_samples_per_task"] == 2
+    assert set(m["selectors"]) == {"mean_logprob", "sum_logprob", "behaviour_majority", "visible_filter", "codet"}
+    assert m["oracle_pass@n"]["label"] == "oracle_pass@2" and m["greedy"] is not None
+    assert m["ssd_precondition"]["verdict"] in ("GO", "NO-GO")
+    assert "oracle_pass@2" in p.stdout and "SSD precondition" in p.stdout
+    rows = [json.loads(x) for x in (tmp_path / "smoke" / "sampled" / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(r["mean_logprob"] <= 0 and isinstance(r["passed"], bool) for r in rows)
