@@ -14,7 +14,7 @@ Pieces
   ``# returns``, ``# =>``, ``should return``) and described ones (``For x = [1, 2] the output
   should be 3``; ``Input: x = [1, 2], k = 1`` followed by ``Output: 3``). Parsed with
   :mod:`ast`; only calls of the entry point with literal arguments and a literal expected value
-  are kept. On the 164 HumanEval prompts this finds 434 examples in 151 of the 164 tasks; the canonical
+  are kept. On the 164 HumanEval prompts this finds 434 examples in 151 tasks; the canonical
   solutions satisfy all but a handful, which are errors in the prompts themselves (HumanEval/47,
   116, 130, 148) — a deployed system sees the same, so they stay.
 * :func:`parse_test_asserts` — model-written ``assert`` tests of the forms
@@ -27,7 +27,8 @@ Pieces
 * Selectors returning ``(index, how)``: :func:`select_logprob`, :func:`select_behaviour`,
   :func:`select_visible`, :func:`select_codet_or_fallback`; and :func:`select_all` over a
   :class:`Candidates` record (which also runs ``majority_vote``, plain self-consistency over
-  answer keys with :func:`common.metrics.select_majority`: ties -> the answer seen first). ``how`` names the rule that fired, so fallbacks are counted.
+  answer keys with :func:`common.metrics.select_majority`: ties -> the answer seen first).
+  ``how`` names the rule that fired, so fallbacks are counted.
 
 Fallbacks (each named in ``how`` and counted in results):
   examples/asserts that do not parse, use keyword arguments or non-literal values are skipped;

@@ -34,9 +34,8 @@ otherwise. Fallbacks in ``reflexion`` (named in each sample's ``reflexion`` fiel
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from common.results import REPO_ROOT, InputError
@@ -104,7 +103,6 @@ class Strategy:
     protocol: object                      # common.prompts.Protocol
     exemplars: tuple = ()
     exemplars_path: str | None = None
-    system: str | None = field(default=None)
 
     def __post_init__(self):
         if self.name not in STRATEGIES:

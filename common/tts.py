@@ -489,7 +489,8 @@ def task_inputs(examples: Sequence, tests: Sequence, behaviour_inputs: str = "bo
     return list(index), ex_off, t_off, beh
 
 
-def execute_candidates(tasks: list[dict], rows_by_task: Mapping[str, list[dict]], inputs_by_task: Mapping[str, list[str]],
+def execute_candidates(tasks: list[dict], rows_by_task: Mapping[str, list[dict]],
+                       inputs_by_task: Mapping[str, list[str]],
                        *, workers=None, timeout=None, progress=True, path: Path | None = None) -> dict:
     """Run every candidate once on its task's inputs (sandbox ``outputs`` mode).
     Returns task_id -> list of (status, outputs) per sample; a task with no inputs gets
@@ -545,10 +546,11 @@ def build_candidates(task: dict, rows: list[dict], examples, tests, execution, e
 
 
 def load_greedy_run(path: str | Path, task_ids: Sequence[str], *, field: str = "passed",
-                    model_info: dict | None = None) -> tuple[dict, dict]:
+                    model_info: dict | None = None, dataset: dict | None = None) -> tuple[dict, dict]:
     """Verdicts of an existing greedy run directory (``samples.jsonl`` scored, plus its
     ``config.json``). Refused (InputError) when samples are missing or unscored, the run is not
-    greedy, or it was made with another model (weights hash) than ``model_info``."""
+    greedy, or it was made with another model (weights hash) than ``model_info`` or on another
+    dataset (name and file hash) than ``dataset``."""
     from common.results import read_jsonl
     p = Path(path)
     rows = read_jsonl(p / "samples.jsonl", "greedy run samples")
@@ -560,6 +562,12 @@ def load_greedy_run(path: str | Path, task_ids: Sequence[str], *, field: str = "
         a, b = cfg["model"].get("file_sha256"), model_info.get("file_sha256")
         if a and b and a != b or cfg["model"].get("adapter_sha256") != model_info.get("adapter_sha256"):
             raise InputError(f"--greedy-run {p} was made with another model or adapter than this run")
+    if dataset and cfg.get("dataset"):
+        theirs, ours = cfg["dataset"], {k: dataset.get(k) for k in ("name", "sha256")}
+        if theirs.get("name") != ours["name"] or (theirs.get("sha256") and ours["sha256"]
+                                                   and theirs["sha256"] != ours["sha256"]):
+            raise InputError(f"--greedy-run {p} was scored on {theirs.get('name')} ({str(theirs.get('sha256'))[:12]}), "
+                             f"this run is {ours['name']} ({str(ours['sha256'])[:12]})")
     got = {}
     for r in rows:
         if r.get("sample_index", 0) == 0:
@@ -648,7 +656,8 @@ def run_code_tts(*, script: str, argv, args: dict, run_dir: Path, tasks: list[di
 
     greedy, greedy_info = None, None
     if greedy_run:
-        greedy, greedy_info = load_greedy_run(greedy_run, [t["task_id"] for t in tasks], model_info=model_info)
+        greedy, greedy_info = load_greedy_run(greedy_run, [t["task_id"] for t in tasks], model_info=model_info,
+                                              dataset=dataset)
         gp = (greedy_info.get("protocol") or strategy.protocol_name)
         if gp != strategy.protocol_name:
             raise InputError(f"--greedy-run {greedy_run} used protocol {gp!r}, this run {strategy.protocol_name!r}")
@@ -868,7 +877,7 @@ def run_math_tts(*, script: str, argv, args: dict, run_dir: Path, tasks: list[di
     greedy, greedy_info = None, None
     if greedy_run:
         greedy, greedy_info = load_greedy_run(greedy_run, [t["task_id"] for t in tasks], field="correct",
-                                              model_info=model_info)
+                                              model_info=model_info, dataset=dataset)
     elif run_greedy:
         gparams = dataclasses.replace(params, n=1, temperature=0.0, top_p=1.0, top_k=0)
         gres = evaluate_math(run_dir=run_dir / "greedy", params=gparams, **kw)
@@ -971,21 +980,30 @@ def _plt():
 
 
 def plot_pass_at_k(curves: Mapping[str, Mapping[int, tuple[float, tuple[float, float]]]], path: Path,
-                   title: str = "pass@k (unbiased estimator)") -> Path:
-    """One line per run: {label: {k: (mean, (lo, hi))}} in fractions; log2 x axis."""
+                   title: str = "pass@k (unbiased estimator)", xlabel: str = "k",
+                   ylabel: str = "pass@k (%)") -> Path:
+    """One line per run: {label: {k: (mean, (lo, hi))}} in fractions, 95% bands; log2 x axis
+    with plain tick labels."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    all_k = set()
     for label, pts in curves.items():
         ks = sorted(pts)
+        all_k |= set(ks)
         m = [100 * pts[k][0] for k in ks]
         lo = [100 * pts[k][1][0] for k in ks]
         hi = [100 * pts[k][1][1] for k in ks]
         ax.plot(ks, m, marker="o", label=label)
         ax.fill_between(ks, lo, hi, alpha=0.15)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("k")
-    ax.set_ylabel("pass@k (%)")
-    ax.set_title(title, fontsize=10)
+    ticks = sorted(all_k)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(k) for k in ticks])
+    ax.minorticks_off()
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
@@ -1023,16 +1041,21 @@ def plot_selectors(table: Sequence[dict], path: Path, title: str) -> Path:
 
 def plot_heatmap(rows: Sequence[float], cols: Sequence[float], values, path: Path, title: str,
                  row_label: str = "temperature", col_label: str = "top-p") -> Path:
-    """Heat-map of fractions ``values[i][j]`` (None = not run), annotated in percent."""
+    """Heat-map of fractions ``values[i][j]`` (None = not run), annotated in percent; a row
+    value of 0 is labelled as greedy (the same greedy cell repeats across the columns)."""
     import numpy as np
     plt = _plt()
     arr = np.array([[np.nan if v is None else 100 * v for v in r] for r in values], dtype=float)
     fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 2.5, 0.8 * len(rows) + 1.8))
-    im = ax.imshow(arr, cmap="viridis", aspect="auto")
+    finite = arr[~np.isnan(arr)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1.0, hi + 1.0
+    im = ax.imshow(arr, cmap="viridis", aspect="auto", vmin=lo, vmax=hi)
     ax.set_xticks(range(len(cols)))
     ax.set_xticklabels([f"{c:g}" for c in cols])
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{r:g}" for r in rows])
+    ax.set_yticklabels(["0 (greedy)" if r == 0 else f"{r:g}" for r in rows])
     ax.set_xlabel(col_label)
     ax.set_ylabel(row_label)
     for i in range(arr.shape[0]):

@@ -23,7 +23,6 @@ Deviations: none (plots only). The oracle is always labelled oracle_pass@n, neve
 from __future__ import annotations
 
 import argparse
-import sys
 
 KINDS = ("tts_code", "tts_math", "tts_scaling", "sampling_sweep", "self_consistency", "prompt_strategies",
          "synergy")
@@ -98,7 +97,8 @@ def plot_all(results: list[tuple[str, dict]], out_dir) -> list:
                                 for n, e in curve.items() if s in e["selectors"]}
                 lines["oracle_pass@n"] = {int(n): (e["oracle_pass@n"], (e["oracle_pass@n"],) * 2) for n, e in curve.items()}
                 written.append(plot_pass_at_k(lines, out_dir / f"scaling_{name}_{bench}.png",
-                                              f"{bench} · {_label(res)}: selection vs number of samples n"))
+                                              f"{bench} · {_label(res)}\nselected sample's pass@1 vs number of samples",
+                                              xlabel="n (samples per task)", ylabel="pass@1 of the selection (%)"))
         elif kind == "sampling_sweep":
             cells, temps, tps = res["cells"], res["temperatures"], res["top_ps"]
             greedy = next((c for c in cells if c["temperature"] == 0), None)
@@ -116,7 +116,8 @@ def plot_all(results: list[tuple[str, dict]], out_dir) -> list:
                                                      for n, e in m["curve"].items()},
                      "oracle_pass@n": {int(n): (e["oracle_pass@n"], (e["oracle_pass@n"],) * 2) for n, e in m["curve"].items()}}
             written.append(plot_pass_at_k(lines, out_dir / f"self_consistency_{name}.png",
-                                          f"self-consistency · {res.get('bench')} · maj@m vs oracle"))
+                                          f"self-consistency · {res.get('bench')} · maj@m vs oracle",
+                                          xlabel="m (samples voting)", ylabel="pass@1 (%)"))
         elif kind == "prompt_strategies":
             m = res["metrics"]
             labels = list(m)

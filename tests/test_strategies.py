@@ -7,7 +7,7 @@ import pytest
 from common.prompts import get_protocol
 from common.results import InputError
 from common.sampling import Completion, SamplingParams
-from common.strategies import (ALIASES, DEFAULT_EXEMPLARS, STRATEGIES, example_feedback, get_strategy,
+from common.strategies import (ALIASES, STRATEGIES, example_feedback, get_strategy,
                                load_exemplars, strategy_hooks)
 
 

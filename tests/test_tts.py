@@ -292,6 +292,8 @@ def test_greedy_run_reuse_checks(tmp_path, he_tasks, scripted_run):
         load_greedy_run(run / "sampled", ["HumanEval/0"])
     with pytest.raises(InputError, match="lacks 1 of the tasks"):
         load_greedy_run(run / "greedy", ["HumanEval/1"])
+    with pytest.raises(InputError, match="scored on humaneval"):   # HumanEval verdicts are not HumanEval+ ones
+        load_greedy_run(run / "greedy", ["HumanEval/0"], dataset={"name": "humaneval_plus", "sha256": "y"})
     # reused in a new run: greedy comes from the given directory, nothing is generated for it
     llm = ScriptedLLM()
     res, _ = _code_run(tmp_path / "run2", he_tasks, llm, greedy_run=str(run / "greedy"))

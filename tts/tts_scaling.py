@@ -125,7 +125,8 @@ def _main(argv) -> int:
         if b.startswith("humaneval_plus"):
             he = root / "humaneval"
             if args.greedy_run:  # HumanEval verdicts are not HumanEval+ verdicts: re-score its samples
-                load_greedy_run(args.greedy_run, [t["task_id"] for t in tasks], model_info=info)
+                load_greedy_run(args.greedy_run, [t["task_id"] for t in tasks], model_info=info,
+                                dataset={"name": "humaneval", "sha256": None})
             seed_from = {"sampled": he / "sampled" if "humaneval" in benches else None,
                          "greedy": Path(args.greedy_run) if args.greedy_run else
                          (he / "greedy" if "humaneval" in benches else None),
@@ -144,6 +145,8 @@ def _main(argv) -> int:
         out[b] = {"run_dir": str(root / b), "n_max": params.n, "curve": curve, "pass_at_k": m["pass_at_k"],
                   "table": m["table"], "greedy": m["greedy"], "ssd_line": (m.get("ssd_precondition") or {}).get("line")}
         print(f"\n{b} · n={params.n} · {m['n_tasks']} tasks\n{format_table(m)}")
+        if out[b]["ssd_line"]:
+            print("  " + out[b]["ssd_line"])
         print("  curve (n: pass@1 / " + " / ".join(m["selectors"]) + " / oracle_pass@n):")
         for n_, e in curve.items():
             sel = " / ".join(f"{100 * e['selectors'][s]['mean']:.1f}" for s in m["selectors"] if s in e["selectors"])
