@@ -340,6 +340,8 @@ def nucleus(logits_row: torch.Tensor, temperature: float, top_k: int, top_p: flo
 class ContinuousBatcher:
     """Generate for many prompts with continuous batching; see the module docstring."""
 
+    capacity_slack = 64  # spare KV columns allocated up front (the buffer still grows on demand)
+
     def __init__(self, model, tokenizer, max_batch: int = 64, spec_max: int = 8, spec_budget: int = 160):
         """``spec_max``: longest prompt-lookup draft per row (0 = no speculation);
         ``spec_budget``: most token positions one step may verify across all rows (drafts are
@@ -431,7 +433,7 @@ class ContinuousBatcher:
         n_rows = max(n, min(self.max_batch, len(prompt_ids) * n))
         min_cur = max(len(x) for x in prompt_ids)
         cache = _SlotCache(self.n_layers, n_rows, self.kv_heads, self.head_dim,
-                           min_cur + params.max_new_tokens + self.spec_max + 64, self.dtype)
+                           min_cur + params.max_new_tokens + self.spec_max + self.capacity_slack, self.dtype)
         cache.cur = min_cur
         rows: list[_Seq | None] = [None] * n_rows
         positions: list[int] = [0] * n_rows
