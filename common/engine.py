@@ -344,8 +344,9 @@ class ContinuousBatcher:
 
     def __init__(self, model, tokenizer, max_batch: int = 64, spec_max: int = 8, spec_budget: int = 160):
         """``spec_max``: longest prompt-lookup draft per row (0 = no speculation);
-        ``spec_budget``: most token positions one step may verify across all rows (drafts are
-        trimmed to fit), so speculation fills a small batch but does not swamp a full one."""
+        ``spec_budget``: most token positions one step may compute across all rows (rows are
+        padded to the step's longest input, so drafts are cut to ``spec_budget // rows`` - 1
+        tokens), so speculation fills a small batch but does not swamp a full one."""
         self.model = model
         self.tok = tokenizer
         self.max_batch = max_batch
@@ -540,10 +541,10 @@ class ContinuousBatcher:
             # 4) one step for every row: its last token plus, when speculating, draft tokens
             #    looked up in its own context (prompt lookup); idle rows feed a dummy token
             drafts = {i: rows[i].draft(params.max_new_tokens - len(rows[i].token_ids) - 1) for i in live}
-            budget = max(self.spec_budget, len(rows)) - len(rows)
-            while sum(len(d) for d in drafts.values()) > budget:
-                j = max(drafts, key=lambda i: len(drafts[i]))
-                drafts[j] = drafts[j][:-1]
+            # every row is padded to the longest input of the step, so the step computes
+            # rows x t positions: cap t so that stays within the budget
+            t_max = max(1, min(self.spec_max + 1, self.spec_budget // len(rows)))
+            drafts = {i: d[:t_max - 1] for i, d in drafts.items()}
             inputs = [[last_tok[i]] + drafts.get(i, []) for i in range(len(rows))]
             for i, r in enumerate(rows):
                 if r is None:  # idle row: attend only to its own new column
