@@ -138,6 +138,7 @@ def evaluate_code(*, script: str, argv, args: dict, run_dir: Path, tasks: list[d
     t_start = time.time()
     samples_path = run_dir / "samples.jsonl"
     with JsonlLog(samples_path) as lg:
+        n_before = len({r["task_id"] for r in lg.rows})
         gen_s = generate_samples(get_llm, tasks, protocol, params, lg, progress, render, to_completion,
                                  reuse=_reusable(reuse_from, config, protocol, tasks) if reuse_from else None)
         rows = [{k: r.get(k) for k in SAMPLE_FIELDS} for r in lg.rows]
@@ -162,7 +163,7 @@ def evaluate_code(*, script: str, argv, args: dict, run_dir: Path, tasks: list[d
         "sampling": params.to_dict(),
         "dataset": dataset,
         "sandbox_limits": limits,
-        "timings": {"generation_s": round(gen_s, 1), "scoring_s": round(score_s, 1),
+        "timings": {"generation_s": round(gen_s, 1), "tasks_generated_this_invocation": len(tasks) - n_before, "scoring_s": round(score_s, 1),
                     "total_s_this_invocation": round(time.time() - t_start, 1)},
         "metrics": metrics,
         **(extra or {}),

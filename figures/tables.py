@@ -32,7 +32,7 @@ def _pct(x):
 
 
 def humaneval_table(res: dict[str, dict]) -> str:
-    rows = ["| run | model | protocol | decoding | pass@1 [95% CI] (n) | passed | published | gen. time | result |",
+    rows = ["| run | model | protocol | decoding | pass@1 [95% CI] (n) | passed | published | generation time (tasks generated in that invocation) | result |",
             "|---|---|---|---|---|---|---|---|---|"]
     for name, r in res.items():
         if not name.startswith("eval_humaneval_") or "metrics" not in r or r.get("model", {}).get("adapter"):
@@ -46,7 +46,8 @@ def humaneval_table(res: dict[str, dict]) -> str:
         rows.append(f"| {name} | {model} (sha256 {str(r['model']['file_sha256'])[:12]}…) | {r['protocol']['name']} "
                     f"(max {s['max_new_tokens']} tok) | {dec} | {m['headline']['pass@1']} | "
                     f"{m.get('passed_tasks', '')}/{m['n_tasks']} | {pub if pub else '–'} | "
-                    f"{r['timings']['generation_s']:.0f} s | `results/{name}/` |")
+                    f"{r['timings']['generation_s']:.0f} s ({r['timings'].get('tasks_generated_this_invocation', 'n/a')}) | "
+                    f"`results/{name}/` |")
     return "\n".join(rows)
 
 
@@ -86,8 +87,8 @@ TABLES = {"humaneval": humaneval_table, "generation": generation_table, "sandbox
 
 def render(doc: str, res: dict[str, dict]) -> str:
     for name, fn in TABLES.items():
-        pat = re.compile(rf"(<!-- TABLE:{name} -->\n).*?(\n<!-- /TABLE:{name} -->)", re.S)
-        doc = pat.sub(lambda m: m.group(1) + fn(res) + m.group(2), doc)
+        pat = re.compile(rf"(<!-- TABLE:{name} -->\n)(?:.*?\n)?(<!-- /TABLE:{name} -->)", re.S)
+        doc = pat.sub(lambda m: m.group(1) + fn(res) + "\n" + m.group(2), doc)
     return doc
 
 

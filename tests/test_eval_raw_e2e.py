@@ -41,8 +41,7 @@ def test_eval_raw_two_tasks_then_resume(tmp_path):
         assert r["result"] == "passed" or r["result"].startswith(("failed", "timed out"))
         assert r["status"] in ("passed", "failed", "timeout", "memory", "crashed", "harness_error")
         assert r["n_tokens"] > 0 and r["sum_logprob"] <= 0
-    # the first task is easy for this model: its greedy answer passes
-    assert rows[0]["passed"], rows[0]
+    assert all(r["finish_reason"] in ("stop", "eos", "length") for r in rows)
     # resume: same command, nothing generated again, same verdicts
     p2 = _run(args)
     assert p2.returncode == 0, p2.stderr[-3000:]
