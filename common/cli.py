@@ -14,6 +14,18 @@ import sys
 from common.models import DEFAULT_MODEL, EMBEDDED
 
 
+def add_code_bench_args(p: argparse.ArgumentParser) -> None:
+    """--bench, --data-path and --protocol, as every code-evaluation script spells them."""
+    from common.prompts import PROTOCOLS
+    p.add_argument("--bench", default="humaneval",
+                   help="code benchmark: humaneval (offline), humaneval_plus, humaneval_plus_base, mbpp, "
+                        "mbpp_sanitized (these need --data-path or their SELFIMPROVE_DATA_* variable) "
+                        "(default humaneval)")
+    p.add_argument("--data-path", default=None, help="local data file for benchmarks not shipped offline")
+    p.add_argument("--protocol", default="qwen-official", choices=sorted(PROTOCOLS),
+                   help="prompt format and post-processing (default qwen-official)")
+
+
 def add_model_args(p: argparse.ArgumentParser, adapter: bool = True) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default=DEFAULT_MODEL,

@@ -32,16 +32,10 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.cli import add_model_args, add_run_args, add_sampling_args
-    from common.prompts import PROTOCOLS
+    from common.cli import add_code_bench_args, add_model_args, add_run_args, add_sampling_args
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--bench", default="humaneval",
-                   help="benchmark: humaneval (offline), humaneval_plus, humaneval_plus_base, mbpp, "
-                        "mbpp_sanitized (these need --data-path or their SELFIMPROVE_DATA_* variable)")
-    p.add_argument("--data-path", default=None, help="local data file for benchmarks not shipped offline")
-    p.add_argument("--protocol", default="qwen-official", choices=sorted(PROTOCOLS),
-                   help="prompt format and post-processing (default qwen-official)")
+    add_code_bench_args(p)
     p.add_argument("--k", default=None,
                    help="comma-separated k values to report besides the defaults; each must be <= n")
     p.add_argument("--reuse-generations", default=None, metavar="RUN_DIR",

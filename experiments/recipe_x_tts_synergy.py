@@ -37,18 +37,12 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.cli import add_model_args, add_run_args, add_sampling_args
-    from common.prompts import PROTOCOLS
+    from common.cli import add_code_bench_args, add_model_args, add_run_args, add_sampling_args
     from common.strategies import add_strategy_args
     from common.tts import add_tts_args
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--bench", default="humaneval",
-                   help="code benchmark: humaneval (offline), humaneval_plus, mbpp, mbpp_sanitized "
-                        "(these need --data-path) (default humaneval)")
-    p.add_argument("--data-path", default=None, help="local data file for benchmarks not shipped offline")
-    p.add_argument("--protocol", default="qwen-official", choices=sorted(PROTOCOLS),
-                   help="prompt format and post-processing (default qwen-official)")
+    add_code_bench_args(p)
     p.add_argument("--base-run", default=None, help="finished TTS run directory of the base model (reuse)")
     p.add_argument("--adapter-run", default=None, help="finished TTS run directory of base + adapter (reuse)")
     add_strategy_args(p)
