@@ -132,6 +132,15 @@ def _unshare(flags):
     return _libc.unshare(ctypes.c_int(flags)) == 0
 
 
+def _python_paths() -> list[str]:
+    """Top-level directories the interpreter needs: prefixes and sys.path entries."""
+    needed = {sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix,
+              os.path.dirname(os.path.realpath(sys.executable))}
+    needed |= {p for p in sys.path if p and os.path.isdir(p)}
+    needed = sorted({os.path.realpath(p) for p in needed})
+    return [p for p in needed if not any(q != p and p.startswith(q + "/") for q in needed)]
+
+
 def _expose_python(st, stage_root):
     """Make the Python installation readable for the sandbox uid inside our mount namespace.
 
@@ -215,9 +224,19 @@ def setup(cfg):
             size = int(cfg["tmpfs_mb"])
             for d in WORLD_WRITABLE_DIRS:
                 if os.path.isdir(d) and not os.path.islink(d):
+                    # the Python installation (e.g. a virtualenv under /tmp) must survive the
+                    # private tmpfs: hold it open, cover the directory, bind it back read-only
+                    keep = {q: os.open(q, os.O_RDONLY | os.O_DIRECTORY) for q in _python_paths()
+                            if q.startswith(d.rstrip("/") + "/")}
                     _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV,
                            f"size={size}m,nr_inodes=65536,mode=1777")
                     st.private_dirs.append(d)
+                    for q, fd in sorted(keep.items()):
+                        os.makedirs(q, mode=0o755, exist_ok=True)
+                        _mount(f"/proc/self/fd/{fd}", q, None, MS_BIND | MS_REC, None)
+                        _mount("none", q, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC, None)
+                        os.close(fd)
+                        iso.setdefault("kept_under_private_tmp", []).append(q)
             iso["private_tmp"] = "/tmp" in st.private_dirs
             if root:
                 iso["exposed_readonly"] = _expose_python(st, "/tmp")
