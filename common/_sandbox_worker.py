@@ -52,6 +52,25 @@ _libc = ctypes.CDLL(None, use_errno=True)
 RENICE_AFTER_S = 0.5   # after this long a program runs at nice 19 (see common/sandbox.py)
 
 
+def _renice(pid: int) -> None:
+    """Let a long-running program (busy loop, slow code) take only CPU time short ones leave idle.
+
+    The program called setsid(), so on kernels with autogroup scheduling (the default on most
+    distributions, /proc/sys/kernel/sched_autogroup_enabled = 1) it sits in a scheduling group of
+    its own, and a per-process nice value only ranks it against its own children: the group's
+    nice, /proc/<pid>/autogroup, is what ranks it against the other programs. Both are set.
+    """
+    try:
+        os.setpriority(os.PRIO_PGRP, pid, 19)
+    except OSError:
+        pass
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as f:
+            f.write("19")
+    except OSError:
+        pass
+
+
 def _prctl(option, arg):
     return _libc.prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(0), ctypes.c_ulong(0),
                        ctypes.c_ulong(0)) == 0
@@ -525,10 +544,7 @@ def run_job(st, job):
             break
         if renice_at is not None and now >= renice_at:
             renice_at = None
-            try:  # a long-running program yields the CPU to short ones (busy loops, slow code)
-                os.setpriority(os.PRIO_PGRP, pid, 19)
-            except OSError:
-                pass
+            _renice(pid)
         wait = remaining if renice_at is None else min(remaining, renice_at - now)
         for fd, _ in poller.poll(max(1, int(wait * 1000) + 1)):
             if fd == pidfd:

@@ -166,6 +166,7 @@ def evaluate_code(*, script: str, argv, args: dict, run_dir: Path, tasks: list[d
         "timings": {"generation_s": round(gen_s, 1), "tasks_generated_this_invocation": len(tasks) - n_before, "scoring_s": round(score_s, 1),
                     "total_s_this_invocation": round(time.time() - t_start, 1)},
         "metrics": metrics,
+        **({"generations_reused_from": str(reuse_from)} if reuse_from else {}),
         **(extra or {}),
     }
     if post_generate is not None:

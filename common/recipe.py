@@ -133,6 +133,7 @@ class EvalSpec:
     max_new_tokens: int | None = None
     workers: int | None = None
     timeout: float | None = None
+    base_runs: tuple[tuple[str, str], ...] = ()  # (protocol, finished eval run dir) reused as the base side
 
 
 def add_eval_args(p, protocols: str = "he-chat,qwen-official") -> None:
@@ -145,6 +146,11 @@ def add_eval_args(p, protocols: str = "he-chat,qwen-official") -> None:
     g.add_argument("--eval-data-path", default=None, help="data file for benchmarks not shipped offline")
     g.add_argument("--eval-max-new-tokens", type=int, default=None,
                    help="evaluation token budget (default: the protocol's own, 400/512)")
+    g.add_argument("--base-runs", default=None,
+                   help="reuse finished greedy base evaluations instead of running them again: comma-separated "
+                        "PROTOCOL=RUN_DIR (e.g. he-chat=results/eval_humaneval_..._he-chat_greedy); each is "
+                        "checked to be the same model file, protocol, token budget, greedy and complete on the "
+                        "evaluation tasks (default: evaluate the base model under results/<run>/eval/)")
 
 
 def eval_spec_from_args(args) -> EvalSpec:
@@ -154,9 +160,55 @@ def eval_spec_from_args(args) -> EvalSpec:
         raise InputError(f"--eval-protocols: unknown {bad}; choose from {', '.join(EVAL_PROTOCOLS)}")
     if getattr(args, "limit", None) is not None and args.limit < 1:
         raise InputError(f"--limit must be >= 1, got {args.limit}")
+    base_runs = []
+    for item in (getattr(args, "base_runs", None) or "").split(","):
+        if not item.strip():
+            continue
+        proto, sep, run_dir = item.partition("=")
+        proto, run_dir = proto.strip(), run_dir.strip()
+        if not sep or not run_dir:
+            raise InputError(f"--base-runs: expected PROTOCOL=RUN_DIR, got {item.strip()!r}")
+        if proto not in protos:
+            raise InputError(f"--base-runs: protocol {proto!r} is not in --eval-protocols ({', '.join(protos)})")
+        if not (Path(run_dir) / "result.json").is_file() or not (Path(run_dir) / "samples.jsonl").is_file():
+            raise InputError(f"--base-runs: {run_dir} is not a finished evaluation run "
+                             f"(result.json and samples.jsonl expected)")
+        base_runs.append((proto, run_dir))
     return EvalSpec(protocols=protos, bench=args.eval_bench, data_path=args.eval_data_path,
                     limit=getattr(args, "limit", None), max_new_tokens=args.eval_max_new_tokens,
-                    workers=getattr(args, "workers", None), timeout=getattr(args, "timeout", None))
+                    workers=getattr(args, "workers", None), timeout=getattr(args, "timeout", None),
+                    base_runs=tuple(base_runs))
+
+
+def check_base_run(run_dir: str | Path, *, protocol_name: str, model_sha256: str | None, tasks,
+                   max_new_tokens: int | None) -> dict:
+    """Validate a finished eval run reused as the greedy base side; returns its pass@1 entry.
+
+    The run must be greedy (n=1, T=0), under the same protocol name (and token budget when one
+    is given), on the same model file (sha256) with no adapter, and have a scored sample for
+    every evaluation task. Anything else is an InputError naming the mismatch."""
+    run_dir = Path(run_dir)
+    cfg = json.loads((run_dir / "result.json").read_text())
+    problems = []
+    if cfg.get("protocol", {}).get("name") != protocol_name:
+        problems.append(f"protocol {cfg.get('protocol', {}).get('name')!r} != {protocol_name!r}")
+    samp = cfg.get("sampling", {})
+    if samp.get("n") != 1 or samp.get("temperature") not in (0, 0.0):
+        problems.append(f"not greedy (n={samp.get('n')}, temperature={samp.get('temperature')})")
+    if max_new_tokens is not None and samp.get("max_new_tokens") != max_new_tokens:
+        problems.append(f"max_new_tokens {samp.get('max_new_tokens')} != {max_new_tokens}")
+    model = cfg.get("model", {})
+    if model.get("adapter"):
+        problems.append(f"it evaluated an adapter ({model.get('adapter')})")
+    if model_sha256 and model.get("file_sha256") != model_sha256:
+        problems.append(f"model file sha256 {str(model.get('file_sha256'))[:12]}… != {model_sha256[:12]}…")
+    have = task_outcomes(run_dir)
+    missing = [t["task_id"] for t in tasks if t["task_id"] not in have]
+    if missing:
+        problems.append(f"{len(missing)} evaluation tasks missing (e.g. {missing[0]})")
+    if problems:
+        raise InputError(f"--base-runs {run_dir}: cannot stand in for the base evaluation: " + "; ".join(problems))
+    return cfg["metrics"]["pass_at_k"]["pass@1"]
 
 
 def eval_protocol(name: str):
@@ -586,11 +638,21 @@ def evaluate_and_compare(*, slot: ModelSlot, adapters: dict[str, str], spec: Eva
     tasks, dataset = load_eval_tasks(spec)
     for proto in spec.protocols:
         entry = {}
-        bdir = Path(eval_root) / f"base_{proto}"
-        bres = evaluate_model(slot=slot, adapter=None, protocol_name=proto, tasks=tasks, dataset=dataset,
-                              run_dir=bdir, spec=spec, script=script, argv=argv, args=args, progress=progress)
-        entry["base"] = {"run_dir": str(bdir), "pass@1": bres["metrics"]["pass_at_k"]["pass@1"]}
-        base_out = task_outcomes(bdir)
+        reused = dict(spec.base_runs).get(proto)
+        if reused:
+            bdir = Path(reused)
+            pass1 = check_base_run(bdir, protocol_name=eval_protocol(proto)[1] or proto,
+                                   model_sha256=model_args_info(slot.resolved, slot.args, None).get("file_sha256"),
+                                   tasks=tasks, max_new_tokens=spec.max_new_tokens)
+            log.info("base [%s]: reusing %s", proto, bdir)
+        else:
+            bdir = Path(eval_root) / f"base_{proto}"
+            bres = evaluate_model(slot=slot, adapter=None, protocol_name=proto, tasks=tasks, dataset=dataset,
+                                  run_dir=bdir, spec=spec, script=script, argv=argv, args=args, progress=progress)
+            pass1 = bres["metrics"]["pass_at_k"]["pass@1"]
+        entry["base"] = {"run_dir": str(bdir), "pass@1": pass1, "reused": bool(reused)}
+        tids = {t["task_id"] for t in tasks}
+        base_out = {t: v for t, v in task_outcomes(bdir).items() if t in tids}
         for name, adapter in adapters.items():
             adir = Path(eval_root) / f"{name}_{proto}"
             ares = evaluate_model(slot=slot, adapter=adapter, protocol_name=proto, tasks=tasks, dataset=dataset,
@@ -676,6 +738,10 @@ def build_bootstrap_parser(doc: str, variant: str):
                    help="where the mined pairs go (default data/pairs_<run-name>.jsonl in the repository)")
     g.add_argument("--mine-with-base", action="store_true",
                    help="later iterations mine with the base model instead of the latest adapter")
+    g.add_argument("--mine-only", action="store_true",
+                   help="stop after mining (one iteration): write the pairs file and result.json, train and "
+                        "evaluate nothing; then train with recipe/train_on_pairs.py and evaluate with "
+                        "evals/eval_raw.py --adapter / evals/confirm.py")
     add_mining_args(p, **v["mining"])
     add_lora_args(p, system_flag=False, **v["lora"])
     add_eval_args(p, protocols=v["protocols"])
@@ -702,6 +768,8 @@ def run_bootstrap(args, *, script: str, argv, variant: str) -> dict:
     for name, lo in (("iterations", 1), ("problems_per_iter", 0), ("train_every", 1), ("eval_every", 0)):
         if getattr(args, name) < lo:
             raise InputError(f"--{name.replace('_', '-')} must be >= {lo}, got {getattr(args, name)}")
+    if getattr(args, "mine_only", False) and args.iterations != 1:
+        raise InputError("--mine-only mines one iteration (later iterations would mine with an adapter)")
     mcfg = mining_from_args(args)
     tcfg = config_from_args(args)
     spec = eval_spec_from_args(args)
@@ -810,7 +878,7 @@ def run_bootstrap(args, *, script: str, argv, variant: str) -> dict:
                 book.mark(key, {**mcounts, "repair_pairs": len(repair_pairs), **fcounts}, time.time() - t0)
             all_pairs += read_rows(idir / "pairs.jsonl")
 
-            if it % args.train_every and it != args.iterations:
+            if args.mine_only or (it % args.train_every and it != args.iterations):
                 continue
             train_pairs = extra_pairs + all_pairs
             if not train_pairs:

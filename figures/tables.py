@@ -31,6 +31,13 @@ def _pct(x):
     return f"{100 * x:.1f}"
 
 
+def _gen_time(r: dict) -> str:
+    if r.get("generations_reused_from"):
+        return f"none: re-extracted from `{Path(r['generations_reused_from']).name}`"
+    t = r["timings"]
+    return f"{t['generation_s']:.0f} s ({t.get('tasks_generated_this_invocation', 'n/a')})"
+
+
 def humaneval_table(res: dict[str, dict]) -> str:
     rows = ["| run | model | protocol | decoding | pass@1 [95% CI] (n) | passed | published | generation time (tasks generated in that invocation) | result |",
             "|---|---|---|---|---|---|---|---|---|"]
@@ -46,7 +53,7 @@ def humaneval_table(res: dict[str, dict]) -> str:
         rows.append(f"| {name} | {model} (sha256 {str(r['model']['file_sha256'])[:12]}…) | {r['protocol']['name']} "
                     f"(max {s['max_new_tokens']} tok) | {dec} | {m['headline']['pass@1']} | "
                     f"{m.get('passed_tasks', '')}/{m['n_tasks']} | {pub if pub else '–'} | "
-                    f"{r['timings']['generation_s']:.0f} s ({r['timings'].get('tasks_generated_this_invocation', 'n/a')}) | "
+                    f"{_gen_time(r)} | "
                     f"`results/{name}/` |")
     return "\n".join(rows)
 
@@ -82,7 +89,56 @@ def sandbox_table(res: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-TABLES = {"humaneval": humaneval_table, "generation": generation_table, "sandbox": sandbox_table}
+def mining_table(res: dict[str, dict]) -> str:
+    """One row per bootstrap run (recipe/bootstrap.py, recipe/multi_pair.py): every stage's counts."""
+    rows = ["| run | model | problems generated → parsed → verified (contaminated, duplicates) | attempts (passes) | "
+            "problems all-pass / mixed / all-fail | repairs passed | pairs (duplicates dropped) | pairs file (sha256) | "
+            "mining time |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in res.items():
+        if "variant" not in r or "totals" not in r:
+            continue
+        t = r["totals"]
+        g = lambda k: t.get(k, 0)  # noqa: E731
+        secs = sum(v.get("seconds", 0) for v in r["stages"].values())
+        po = r["pairs_out"]
+        rows.append(f"| {name} | {r['model']['ref']} | {g('generate.generated')} → {g('verify.parsed')} → "
+                    f"{g('verify.verified')} ({g('verify.contaminated')}, {g('verify.duplicates')}) | "
+                    f"{g('check.attempts')} ({g('check.passes')}) | {g('check.all_pass')} / {g('check.mixed')} / "
+                    f"{g('check.all_fail')} | {g('repair.repairs_passed')}/{g('repair.repair_attempts')} | "
+                    f"{po['count']} ({g('mine.duplicates_dropped')}) | `{Path(po['path']).name}` "
+                    f"({str(po.get('sha256'))[:12]}…) | {secs / 60:.0f} min |")
+    return "\n".join(rows) if len(rows) > 2 else "_no mining result yet_"
+
+
+def _cmp_row(run: str, kind: str, proto: str, c: dict) -> str:
+    lo, hi = c["ci"]
+    p = c.get("mcnemar_p")
+    return (f"| {run} | {kind} | {proto} | {_pct(c['mean_a'])} | {_pct(c['mean_b'])} | "
+            f"{100 * c['delta']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] | {len(c['gained'])} / {len(c['lost'])} | "
+            f"{'–' if p is None else f'{p:.3g}'} | {c['n']} |")
+
+
+def recipe_table(res: dict[str, dict]) -> str:
+    """Paired base-vs-adapter comparisons: evals/confirm.py runs and the controls (greedy, same tasks)."""
+    rows = ["| run | adapter trained on | protocol | base pass@1 | adapter pass@1 | delta pp [95% CI] | "
+            "tasks gained / lost | McNemar p | n |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in res.items():
+        if name.startswith("confirm_") and "comparisons" in r:
+            for proto, c in r["comparisons"].items():
+                a = r.get("model", {}).get("adapter")
+                a = a.get("adapter") if isinstance(a, dict) else a
+                rows.append(_cmp_row(name, f"`{a}`" if a else "adapter", proto, c["comparison"]))
+        elif "control" in r and "evaluation" in r:
+            for proto, entry in r["evaluation"].items():
+                for arm, v in entry.items():
+                    if arm != "base":
+                        rows.append(_cmp_row(name, f"{r['control']} control ({r['pairs']['count']} pairs)",
+                                             proto, v["comparison"]))
+    return "\n".join(rows) if len(rows) > 2 else "_no paired comparison yet_"
+
+
+TABLES = {"humaneval": humaneval_table, "generation": generation_table, "sandbox": sandbox_table,
+          "mining": mining_table, "recipe": recipe_table}
 
 
 def render(doc: str, res: dict[str, dict]) -> str:

@@ -61,3 +61,31 @@ def test_tables_regenerate_from_results(tmp_path):
     text = doc.read_text()
     assert "54.9 [47.2, 62.3] (n=164)" in text and "90/164" in text and "61.6" in text
     assert tables.main(["--results", str(tmp_path / "results"), "--doc", str(doc), "--check"]) == 0
+
+
+def test_recipe_and_mining_tables(tmp_path):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "figures"))
+    import tables
+    cmp_ = {"mean_a": 0.5, "mean_b": 0.55, "delta": 0.05, "ci": [-0.01, 0.11], "mcnemar_p": 0.2, "n": 164,
+            "gained": ["HumanEval/1"] * 12, "lost": ["HumanEval/2"] * 4}
+    res = {
+        "confirm_x": {"model": {"base": {"adapter": None}, "adapter": {"adapter": "results/train_x"}},
+                      "comparisons": {"he-chat": {"comparison": cmp_}}},
+        "corrupt_x": {"control": "corrupted-pairs", "pairs": {"count": 20},
+                      "evaluation": {"he-chat": {"base": {}, "adapter": {"comparison": {**cmp_, "mcnemar_p": None}}}}},
+        "boot_x": {"variant": "plain", "model": {"ref": "m"}, "pairs_out": {"count": 7, "path": "data/p.jsonl",
+                                                                             "sha256": "cd" * 32},
+                   "stages": {"iter1/generate": {"counts": {}, "seconds": 120.0},
+                              "iter1/solve": {"counts": {}, "seconds": 480.0}},
+                   "totals": {"generate.generated": 64, "verify.parsed": 50, "verify.verified": 30,
+                              "check.attempts": 120, "check.passes": 70, "check.mixed": 9, "mine.n_pairs": 7}},
+    }
+    rec = tables.recipe_table(res)
+    assert "| confirm_x | `results/train_x` | he-chat | 50.0 | 55.0 | +5.0 [-1.0, +11.0] | 12 / 4 | 0.2 | 164 |" in rec
+    assert "corrupted-pairs control (20 pairs)" in rec and "| – | 164 |" in rec
+    mine = tables.mining_table(res)
+    assert "64 → 50 → 30 (0, 0)" in mine and "120 (70)" in mine and "0 / 9 / 0" in mine
+    assert "| 7 (0) | `p.jsonl` (cdcdcdcdcdcd…) | 10 min |" in mine
+    assert tables.recipe_table({}) == "_no paired comparison yet_" and tables.mining_table({}) == "_no mining result yet_"
