@@ -91,9 +91,10 @@ def sandbox_table(res: dict[str, dict]) -> str:
 
 def mining_table(res: dict[str, dict]) -> str:
     """One row per bootstrap run (recipe/bootstrap.py, recipe/multi_pair.py): every stage's counts."""
-    rows = ["| run | model | problems generated → parsed → verified (contaminated, duplicates) | attempts (passes) | "
-            "problems all-pass / mixed / all-fail | repairs passed | pairs (duplicates dropped) | pairs file (sha256) | "
-            "mining time |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| run | variant | model | problem source | problems generated → parsed → verified (contaminated, "
+            "duplicates) | attempts per problem; all (passes) | problems all-pass / mixed / all-fail | repairs passed | "
+            "pairs (duplicates dropped) | pairs file (sha256) | mining time |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in res.items():
         if "variant" not in r or "totals" not in r:
             continue
@@ -101,9 +102,18 @@ def mining_table(res: dict[str, dict]) -> str:
         g = lambda k: t.get(k, 0)  # noqa: E731
         secs = sum(v.get("seconds", 0) for v in r["stages"].values())
         po = r["pairs_out"]
-        rows.append(f"| {name} | {r['model']['ref']} | {g('generate.generated')} → {g('verify.parsed')} → "
+        c = r.get("config", {})
+        mc = c.get("mining", {})
+        src = []
+        if c.get("problems_per_iter"):
+            src.append(f"self-written ({mc.get('problem_style', 'plain')}) × {c['problems_per_iter']}")
+        if c.get("seed_problems"):
+            src.append(f"`{Path(c['seed_problems']).name}`")
+        rows.append(f"| {name} | {r['variant']} | {r['model']['ref']} | {' + '.join(src) or '–'} | "
+                    f"{g('generate.generated')} → {g('verify.parsed')} → "
                     f"{g('verify.verified')} ({g('verify.contaminated')}, {g('verify.duplicates')}) | "
-                    f"{g('check.attempts')} ({g('check.passes')}) | {g('check.all_pass')} / {g('check.mixed')} / "
+                    f"{mc.get('attempts', '?')}; {g('check.attempts')} ({g('check.passes')}) | "
+                    f"{g('check.all_pass')} / {g('check.mixed')} / "
                     f"{g('check.all_fail')} | {g('repair.repairs_passed')}/{g('repair.repair_attempts')} | "
                     f"{po['count']} ({g('mine.duplicates_dropped')}) | `{Path(po['path']).name}` "
                     f"({str(po.get('sha256'))[:12]}…) | {secs / 60:.0f} min |")

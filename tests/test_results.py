@@ -75,7 +75,9 @@ def test_recipe_and_mining_tables(tmp_path):
                       "comparisons": {"he-chat": {"comparison": cmp_}}},
         "corrupt_x": {"control": "corrupted-pairs", "pairs": {"count": 20},
                       "evaluation": {"he-chat": {"base": {}, "adapter": {"comparison": {**cmp_, "mcnemar_p": None}}}}},
-        "boot_x": {"variant": "plain", "model": {"ref": "m"}, "pairs_out": {"count": 7, "path": "data/p.jsonl",
+        "boot_x": {"variant": "plain", "model": {"ref": "m"},
+                   "config": {"problems_per_iter": 64, "seed_problems": "data/ext.jsonl",
+                              "mining": {"problem_style": "plain", "attempts": 4}}, "pairs_out": {"count": 7, "path": "data/p.jsonl",
                                                                              "sha256": "cd" * 32},
                    "stages": {"iter1/generate": {"counts": {}, "seconds": 120.0},
                               "iter1/solve": {"counts": {}, "seconds": 480.0}},
@@ -86,6 +88,7 @@ def test_recipe_and_mining_tables(tmp_path):
     assert "| confirm_x | `results/train_x` | he-chat | 50.0 | 55.0 | +5.0 [-1.0, +11.0] | 12 / 4 | 0.2 | 164 |" in rec
     assert "corrupted-pairs control (20 pairs)" in rec and "| – | 164 |" in rec
     mine = tables.mining_table(res)
-    assert "64 → 50 → 30 (0, 0)" in mine and "120 (70)" in mine and "0 / 9 / 0" in mine
+    assert "64 → 50 → 30 (0, 0)" in mine and "4; 120 (70)" in mine and "0 / 9 / 0" in mine
+    assert "| self-written (plain) × 64 + `ext.jsonl` |" in mine
     assert "| 7 (0) | `p.jsonl` (cdcdcdcdcdcd…) | 10 min |" in mine
     assert tables.recipe_table({}) == "_no paired comparison yet_" and tables.mining_table({}) == "_no mining result yet_"
