@@ -81,15 +81,12 @@ Defaults (every result records the limits it ran under, ``ExecResult.limits``)
 * evalplus's rule, when the reference runtime is measured: ``max(floor, factor x ref)`` capped, with
   floor 4 s, factor 4 and cap 60 s (:func:`time_limit_rule`, :func:`measure_reference_limits`).
   Deviation from evalplus: we time the whole test program per task, not each test input.
-* ``workers`` = CPU count programs at a time, plus up to max(8, 2 x workers) more beside programs that
+* ``workers`` = CPU count programs at a time, plus up to 2 x workers more beside programs that
   have run over 0.5 s (``long_job_slots``, ``long_after_s``; HumanEval's reference programs run
   in less): an infinite loop then holds a spare worker, not one of the CPU slots, for its whole
-  limit; such a program is also reniced to 19 after 0.5 s (``RENICE_AFTER_S`` in the worker; both
-  its nice value and, since each program is its own session, its autogroup's), so it takes only
-  CPU time that short programs leave idle. Trade-off: a slow but correct program that needs more
-  than 0.5 s of CPU waits for the short ones while its wall clock runs, so in a large batch it can
-  time out where it would pass alone; ``long_job_slots=0`` gives every program a CPU slot of its
-  own (strictly ``workers`` at a time), for verdicts that must not depend on the batch.
+  limit; such a program is also reniced to 19 after 0.5 s (``RENICE_AFTER_S`` in the worker), so
+  it takes only CPU time that short programs leave idle. Worst case, a slow program shares the CPUs with workers + long_job_slots - 1 others
+  instead of workers - 1; ``long_job_slots=0`` turns this off.
 * 2048 MiB address space per process (evalplus: min(4 GB, RAM); 2 GiB holds any benchmark
   solution plus numpy and keeps W workers x 2 GiB well under this machine's RAM), CPU time
   ceil(timeout) + 1 s (a backstop; the wall clock decides), 32 processes/threads per slot uid,
@@ -379,12 +376,11 @@ class SandboxPool:
 
     ``workers`` programs run at once (default: CPU count). A program still running after
     ``long_after_s`` (default 0.5 s) stops counting against ``workers``, and up to
-    ``long_job_slots`` more programs (default: max(8, 2 x ``workers``); a batch with a few infinite
-    loops then parks them all instead of stalling a CPU slot) start beside such long ones, on
+    ``long_job_slots`` more programs (default: 2 x ``workers``) start beside such long ones, on
     spare warm workers. A batch with infinite loops then keeps the CPUs busy with the other
     samples instead of waiting out each limit (the loops cost the same wall time either way).
-    Trade-off: a slow but correct program runs reniced after its first half second (see the
-    module docstring); reference solutions run far below the limits, so verdicts do not change in
+    Trade-off: a slow but correct program shares the CPU with more processes after its first
+    half second; reference solutions run far below the limits, so verdicts do not change in
     practice, and ``long_job_slots=0`` gives strictly ``workers`` programs at a time.
 
     Not thread-safe: use one pool per thread. A worker that dies is replaced; the job it was
@@ -399,7 +395,7 @@ class SandboxPool:
         n = (os.cpu_count() or 1) if workers is None else int(workers)
         if n < 1:
             raise ValueError(f"workers must be >= 1, got {workers!r}")
-        extra = max(8, 2 * n) if long_job_slots is None else int(long_job_slots)
+        extra = 2 * n if long_job_slots is None else int(long_job_slots)
         if extra < 0 or not long_after_s > 0:
             raise ValueError(f"need long_job_slots >= 0 and long_after_s > 0, got "
                              f"{long_job_slots!r}, {long_after_s!r}")
