@@ -108,7 +108,9 @@ def mining_table(res: dict[str, dict]) -> str:
         if c.get("problems_per_iter"):
             src.append(f"self-written ({mc.get('problem_style', 'plain')}) × {c['problems_per_iter']}")
         if c.get("seed_problems"):
-            src.append(f"`{Path(c['seed_problems']).name}`")
+            sp = c["seed_problems"]
+            sp = sp.get("path", "?") if isinstance(sp, dict) else sp
+            src.append(f"`{Path(sp).name}`")
         rows.append(f"| {name} | {r['variant']} | {r['model']['ref']} | {' + '.join(src) or '–'} | "
                     f"{g('generate.generated')} → {g('verify.parsed')} → "
                     f"{g('verify.verified')} ({g('verify.contaminated')}, {g('verify.duplicates')}) | "

@@ -76,7 +76,7 @@ def test_recipe_and_mining_tables(tmp_path):
         "corrupt_x": {"control": "corrupted-pairs", "pairs": {"count": 20},
                       "evaluation": {"he-chat": {"base": {}, "adapter": {"comparison": {**cmp_, "mcnemar_p": None}}}}},
         "boot_x": {"variant": "plain", "model": {"ref": "m"},
-                   "config": {"problems_per_iter": 64, "seed_problems": "data/ext.jsonl",
+                   "config": {"problems_per_iter": 64, "seed_problems": {"path": "data/ext.jsonl", "count": 42},
                               "mining": {"problem_style": "plain", "attempts": 4}}, "pairs_out": {"count": 7, "path": "data/p.jsonl",
                                                                              "sha256": "cd" * 32},
                    "stages": {"iter1/generate": {"counts": {}, "seconds": 120.0},
