@@ -650,9 +650,13 @@ def evaluate_and_compare(*, slot: ModelSlot, adapters: dict[str, str], spec: Eva
             bres = evaluate_model(slot=slot, adapter=None, protocol_name=proto, tasks=tasks, dataset=dataset,
                                   run_dir=bdir, spec=spec, script=script, argv=argv, args=args, progress=progress)
             pass1 = bres["metrics"]["pass_at_k"]["pass@1"]
-        entry["base"] = {"run_dir": str(bdir), "pass@1": pass1, "reused": bool(reused)}
         tids = {t["task_id"] for t in tasks}
-        base_out = {t: v for t, v in task_outcomes(bdir).items() if t in tids}
+        all_out = task_outcomes(bdir)
+        base_out = {t: v for t, v in all_out.items() if t in tids}
+        if reused and len(base_out) != len(all_out):  # a reused run on more tasks: its own pass@1 is not ours
+            pass1 = {"k": 1, "mean": sum(base_out.values()) / len(base_out), "n_tasks": len(base_out),
+                     "note": f"recomputed on the {len(base_out)} evaluation tasks of the reused run"}
+        entry["base"] = {"run_dir": str(bdir), "pass@1": pass1, "reused": bool(reused)}
         for name, adapter in adapters.items():
             adir = Path(eval_root) / f"{name}_{proto}"
             ares = evaluate_model(slot=slot, adapter=adapter, protocol_name=proto, tasks=tasks, dataset=dataset,
