@@ -139,7 +139,9 @@ def recipe_table(res: dict[str, dict]) -> str:
             for proto, c in r["comparisons"].items():
                 a = r.get("model", {}).get("adapter")
                 a = a.get("adapter") if isinstance(a, dict) else a
-                rows.append(_cmp_row(name, f"`{a}`" if a else "adapter", proto, c["comparison"]))
+                n_pairs = res.get(Path(a).name, {}).get("data", {}).get("n_pairs") if a else None
+                label = (f"`{a}`" if a else "adapter") + (f" ({n_pairs} pairs)" if n_pairs else "")
+                rows.append(_cmp_row(name, label, proto, c["comparison"]))
         elif "control" in r and "evaluation" in r:
             for proto, entry in r["evaluation"].items():
                 for arm, v in entry.items():
