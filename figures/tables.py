@@ -151,8 +151,112 @@ def recipe_table(res: dict[str, dict]) -> str:
     return "\n".join(rows) if len(rows) > 2 else "_no paired comparison yet_"
 
 
+def _ci(e: dict) -> str:
+    lo, hi = e["ci"]
+    return f"{_pct(e['mean'])} [{_pct(lo)}, {_pct(hi)}]"
+
+
+def _delta(d: dict | None) -> str:
+    if not d:
+        return "–"
+    lo, hi = d["ci"]
+    p = d.get("mcnemar_p")
+    return (f"{100 * d['delta']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+            + ("" if p is None else f", p={p:.2g}"))
+
+
+def _sampling(s: dict) -> str:
+    return (f"n={s['n']}, T={s['temperature']:g}, top-p {s['top_p']:g}, max {s['max_new_tokens']} tok, "
+            f"seed {s.get('seed')}")
+
+
+def tts_table(res: dict[str, dict]) -> str:
+    """Test-time sampling runs (kind tts_code): every selector's pass@1 beside greedy, random and the oracle."""
+    out = []
+    for name, r in res.items():
+        if r.get("kind") != "tts_code":
+            continue
+        m = r["metrics"]
+        mod = r["model"]
+        adapter = mod.get("adapter")
+        out.append(f"**`results/{name}/`** — {r['dataset']['name']} ({m['n_tasks']} tasks), {mod['ref']} "
+                   f"(sha256 {str(mod.get('file_sha256'))[:12]}…){' + adapter ' + str(adapter) if adapter else ''}, "
+                   f"protocol {r['protocol']}, {_sampling(r['sampling'])}; greedy from "
+                   f"`{Path((r.get('greedy_source') or {}).get('path') or 'none').name}`.\n")
+        out += ["| method | pass@1 [95% CI] | tasks | vs greedy, pp [95% CI] | vs random, pp [95% CI] | oracle gap recovered |",
+                "|---|---|---|---|---|---|"]
+        sels = m["selectors"]
+        for row in m["table"]:
+            meth = row["method"]
+            e = sels.get(meth.replace(" (primary)", ""), {})
+            if meth == "greedy":
+                e, tasks = m["greedy"], m["greedy"].get("passed_tasks")
+            elif meth.startswith("random"):
+                e, tasks = m["random_expected"], None
+            elif meth.startswith("oracle"):
+                e, tasks = m["oracle_pass@n"], m["oracle_pass@n"].get("passed_tasks")
+                meth += " (oracle: the benchmark's tests pick)"
+            else:
+                tasks = e.get("passed_tasks")
+            rec = e.get("oracle_gap_recovered")
+            frac = "–" if tasks is None else f"{tasks}/{m['n_tasks']}"
+            out.append(f"| {meth} | {_ci(e)} | {frac} | "
+                       f"{_delta(e.get('vs_greedy'))} | {_delta(e.get('vs_random'))} | "
+                       f"{'–' if rec is None else f'{100 * rec:.0f}%'} |")
+        out.append("")
+        out.append("pass@k (unbiased estimator, 95% CI): " + "; ".join(
+            f"{k} {_ci(v)}" for k, v in m["pass_at_k"].items()) + "\n")
+        ssd = m.get("ssd_precondition")
+        if ssd:
+            k = ssd["k"]
+            out += [f"Difficulty slices (by each task's own sampled pass rate; seed 003 precondition, k={k}, "
+                    f"threshold {ssd['threshold_pp']:g} pp): verdict **{ssd['verdict']}** "
+                    f"(gap {ssd['overall']['gap_pp']:.1f} pp [{ssd['overall']['gap_ci_pp'][0]:.1f}, "
+                    f"{ssd['overall']['gap_ci_pp'][1]:.1f}]).\n",
+                    f"| slice | tasks | pass@1 | pass@{k} | gap pp |", "|---|---|---|---|---|"]
+            for sl, b in ssd["slices"].items():
+                if b["n_tasks"]:
+                    out.append(f"| {sl} | {b['n_tasks']} | {_pct(b['pass@1'])} | {_pct(b[f'pass@{k}'])} | "
+                               f"{b['gap_pp']:.1f} |")
+            out.append("")
+    return "\n".join(out).rstrip() if out else "_no test-time sampling result yet_"
+
+
+def strategies_table(res: dict[str, dict]) -> str:
+    """Prompt strategies (experiments/prompt_strategies.py), each against standard on the same tasks."""
+    rows = ["| run | strategy | sampling | pass@1 [95% CI] (n) | vs standard, pp [95% CI], McNemar p | "
+            "mean new tokens |", "|---|---|---|---|---|---|"]
+    for name, r in res.items():
+        if r.get("kind") != "prompt_strategies":
+            continue
+        for s, e in r["metrics"].items():
+            tok = e.get("mean_new_tokens")
+            rows.append(f"| `{name}` | {s} | {_sampling(r['sampling'])} | {_ci(e['pass@1'])} "
+                        f"({e['pass@1']['n_tasks']}) | {_delta(e.get('vs_standard'))} | "
+                        f"{'–' if tok is None else f'{tok:.0f}'} |")
+    return "\n".join(rows) if len(rows) > 2 else "_no prompt-strategy result yet_"
+
+
+def sweep_table(res: dict[str, dict]) -> str:
+    """Sampling sweeps (experiments/sampling_sweep.py): pass@1 and pass@n per temperature x top-p cell."""
+    rows = ["| run | temperature | top-p | samples per task | pass@1 [95% CI] | pass@n [95% CI] |",
+            "|---|---|---|---|---|---|"]
+    for name, r in res.items():
+        if r.get("kind") != "sampling_sweep":
+            continue
+        for c in r["cells"]:
+            pk = c["pass_at_k"]
+            last = pk.get(f"pass@{c['n']}") if c["n"] > 1 else None
+            top_p = "–" if c["top_p"] is None else f"{c['top_p']:g}"
+            pn = "–" if last is None else f"pass@{c['n']} {_ci(last)}"
+            rows.append(f"| `{name}` | {c['temperature']:g}{' (greedy)' if c['temperature'] == 0 else ''} | "
+                        f"{top_p} | {c['n']} | {_ci(pk['pass@1'])} | {pn} |")
+    return "\n".join(rows) if len(rows) > 2 else "_no sampling sweep yet_"
+
+
 TABLES = {"humaneval": humaneval_table, "generation": generation_table, "sandbox": sandbox_table,
-          "mining": mining_table, "recipe": recipe_table}
+          "mining": mining_table, "recipe": recipe_table, "tts": tts_table, "strategies": strategies_table,
+          "sweep": sweep_table}
 
 
 def render(doc: str, res: dict[str, dict]) -> str:

@@ -92,3 +92,30 @@ def test_recipe_and_mining_tables(tmp_path):
     assert "| self-written (plain) × 64 + `ext.jsonl` |" in mine
     assert "| 7 (0) | `p.jsonl` (cdcdcdcdcdcd…) | 10 min |" in mine
     assert tables.recipe_table({}) == "_no paired comparison yet_" and tables.mining_table({}) == "_no mining result yet_"
+
+
+def test_strategy_and_sweep_tables():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "figures"))
+    import tables
+    samp = {"n": 1, "temperature": 0.0, "top_p": 1.0, "max_new_tokens": 512, "seed": 0}
+    p1 = {"mean": 0.5, "ci": [0.35, 0.65], "n_tasks": 40}
+    res = {
+        "strategies_x": {"kind": "prompt_strategies", "sampling": samp, "metrics": {
+            "standard": {"pass@1": p1, "mean_new_tokens": 120.4},
+            "scot": {"pass@1": {**p1, "mean": 0.425}, "mean_new_tokens": None,
+                     "vs_standard": {"delta": -0.075, "ci": [-0.2, 0.05], "mcnemar_p": 0.38}}}},
+        "sweep_x": {"kind": "sampling_sweep", "cells": [
+            {"temperature": 0.0, "top_p": None, "n": 1, "pass_at_k": {"pass@1": p1}},
+            {"temperature": 0.8, "top_p": 0.95, "n": 4,
+             "pass_at_k": {"pass@1": {"mean": 0.4, "ci": [0.3, 0.5]}, "pass@4": {"mean": 0.6, "ci": [0.45, 0.75]}}}]},
+    }
+    st = tables.strategies_table(res)
+    assert "| `strategies_x` | standard | n=1, T=0, top-p 1, max 512 tok, seed 0 | 50.0 [35.0, 65.0] (40) | – | 120 |" in st
+    assert "| scot |" in st and "| 42.5 [35.0, 65.0] (40) | -7.5 [-20.0, +5.0], p=0.38 | – |" in st
+    sw = tables.sweep_table(res)
+    assert "| `sweep_x` | 0 (greedy) | – | 1 | 50.0 [35.0, 65.0] | – |" in sw
+    assert "| `sweep_x` | 0.8 | 0.95 | 4 | 40.0 [30.0, 50.0] | pass@4 60.0 [45.0, 75.0] |" in sw
+    assert tables.strategies_table({}) == "_no prompt-strategy result yet_"
+    assert tables.sweep_table({}) == "_no sampling sweep yet_"

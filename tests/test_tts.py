@@ -445,3 +445,21 @@ def test_tts_humaneval_tiny_real_model(tmp_path):
     assert "oracle_pass@2" in p.stdout and "SSD precondition" in p.stdout
     rows = [json.loads(x) for x in (tmp_path / "smoke" / "sampled" / "samples.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(r["mean_logprob"] <= 0 and isinstance(r["passed"], bool) for r in rows)
+
+
+def test_reproduce_tables_from_tts_results(scripted_run):
+    sys.path.insert(0, str(REPO / "figures"))
+    try:
+        import tables
+    finally:
+        sys.path.pop(0)
+    run_dir, res, _, _ = scripted_run
+    text = tables.tts_table({"run": json.loads((run_dir / "result.json").read_text())})
+    m = res["metrics"]
+    assert "**`results/run/`** — humaneval (3 tasks)" in text
+    assert "| greedy | 66.7 [" in text and "| 2/3 |" in text
+    assert f"| oracle_pass@4 (oracle: the benchmark's tests pick) | {100 * m['oracle_pass@n']['mean']:.1f} [" in text
+    for s in m["selectors"]:
+        assert f"| {s}" in text
+    assert "pass@k (unbiased estimator, 95% CI): pass@1 " in text and "verdict **" in text
+    assert tables.tts_table({}) == "_no test-time sampling result yet_"

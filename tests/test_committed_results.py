@@ -1,0 +1,92 @@
+"""The committed results re-scored from their own samples files, independently of common.metrics
+(issue 6, acceptance 2; and every evaluation run behind the tables in REPRODUCE.md).
+
+For every committed ``results/**/result.json`` that sits next to a ``samples.jsonl`` (one
+evaluation: eval_raw, a prompt strategy, a sweep cell, the sampled and greedy halves of a TTS
+run), pass@k is recomputed here straight from the per-sample ``passed`` verdicts with the
+unbiased estimator written out with ``math.comb``; every pass@k in the result must match. For
+every TTS run (kind ``tts_code``), its pass@k, oracle_pass@n and random (expected) rows are
+recomputed from ``sampled/samples.jsonl`` the same way.
+"""
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "results"
+
+
+def _rows(path):
+    return [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
+
+
+def _outcomes(samples_path):
+    by_task = defaultdict(dict)
+    for r in _rows(samples_path):
+        assert r["sample_index"] not in by_task[r["task_id"]], (r["task_id"], r["sample_index"])
+        by_task[r["task_id"]][r["sample_index"]] = bool(r["passed"])
+    return {t: [v[i] for i in sorted(v)] for t, v in by_task.items()}
+
+
+def _pass_at_k(outcomes, k):
+    vals = []
+    for xs in outcomes.values():
+        n, c = len(xs), sum(xs)
+        vals.append(1.0 - math.comb(n - c, k) / math.comb(n, k))
+    return sum(vals) / len(vals)
+
+
+EVAL_RUNS = sorted(p.parent for p in RESULTS.glob("**/result.json")
+                   if (p.parent / "samples.jsonl").is_file())
+TTS_RUNS = sorted(p.parent for p in RESULTS.glob("*/result.json")
+                  if json.loads(p.read_text()).get("kind") == "tts_code")
+
+
+@pytest.mark.parametrize("run", EVAL_RUNS, ids=lambda p: str(p.relative_to(RESULTS)))
+def test_evaluation_pass_at_k_recomputed_from_samples(run):
+    res = json.loads((run / "result.json").read_text())
+    outcomes = _outcomes(run / "samples.jsonl")
+    m = res["metrics"]
+    assert m["n_tasks"] == len(outcomes) and m["n_samples"] == sum(map(len, outcomes.values()))
+    assert {len(xs) for xs in outcomes.values()} == {res["sampling"]["n"]}
+    assert m["pass_at_k"], run
+    for key, v in m["pass_at_k"].items():
+        k = int(key.split("@")[1])
+        assert v["mean"] == pytest.approx(_pass_at_k(outcomes, k), abs=1e-9), key
+        assert v["n_tasks"] == len(outcomes)
+
+
+def test_there_are_committed_evaluations_to_check():
+    assert len(EVAL_RUNS) >= 4
+
+
+@pytest.mark.parametrize("run", TTS_RUNS, ids=lambda p: p.name)
+def test_tts_pass_at_k_oracle_and_random_recomputed(run):
+    res = json.loads((run / "result.json").read_text())
+    outcomes = _outcomes(run / "sampled" / "samples.jsonl")
+    m = res["metrics"]
+    n = res["sampling"]["n"]
+    assert {len(xs) for xs in outcomes.values()} == {n}
+    assert set(outcomes) == set(res["per_task"])
+    for key, v in m["pass_at_k"].items():
+        k = int(key.split("@")[1])
+        assert v["mean"] == pytest.approx(_pass_at_k(outcomes, k), abs=1e-9), key
+    assert m["oracle_pass@n"]["mean"] == pytest.approx(sum(any(x) for x in outcomes.values()) / len(outcomes))
+    assert m["random_expected"]["mean"] == pytest.approx(
+        sum(sum(x) / len(x) for x in outcomes.values()) / len(outcomes))
+    for name, sel in m["selectors"].items():
+        # each selector's verdict per task is the verdict of the sample it picked
+        picked = [outcomes[t][res["per_task"][t]["selected"][name]] for t in outcomes]
+        assert sel["mean"] == pytest.approx(sum(picked) / len(picked)), name
+    for t, xs in outcomes.items():
+        assert res["per_task"][t]["passed"] == xs, t
+    src = res.get("greedy_source") or {}
+    if src.get("path") and m.get("greedy"):
+        parts = Path(src["path"]).parts   # recorded as an absolute path on the machine that ran it
+        greedy_dir = REPO.joinpath(*parts[len(parts) - 1 - parts[::-1].index("results"):]) \
+            if "results" in parts else REPO / src["path"]
+        g = _outcomes(greedy_dir / "samples.jsonl")
+        assert m["greedy"]["mean"] == pytest.approx(sum(g[t][0] for t in outcomes) / len(outcomes))
