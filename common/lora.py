@@ -239,6 +239,28 @@ def collate(examples: list[dict], pad_id: int):
 # --------------------------------------------------------------------------------------------
 
 
+def causal_lm_loss(model, input_ids, attention_mask, labels):
+    """Mean next-token cross-entropy over the label tokens, the LM head applied only where a label is.
+
+    Equal to ``model(input_ids, attention_mask=..., labels=...).loss`` of a transformers causal LM
+    (labels shifted left by one, -100 ignored, mean over the remaining tokens, logits in float32),
+    but the vocabulary projection runs on the label positions only: in the masked chat format
+    most positions are prompt tokens, and for a 0.5B model with a 152k vocabulary the LM head is
+    about a quarter of the forward pass. Falls back to the model's own loss for models without
+    the usual ``<causal lm>.model`` / ``.lm_head`` layout.
+    """
+    import torch
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    body, head = getattr(base, "model", None), getattr(base, "lm_head", None)
+    if body is None or head is None or getattr(base.config, "final_logit_softcapping", None):
+        return model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+    hidden = body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+    target = labels[:, 1:]
+    keep = target != IGNORE_INDEX
+    logits = head(hidden[:, :-1][keep]).float()
+    return torch.nn.functional.cross_entropy(logits, target[keep], reduction="mean")
+
+
 def schedule_steps(n_examples: int, cfg: TrainConfig) -> tuple[int, int, int]:
     """(micro-batches per epoch, optimizer steps, warm-up steps)."""
     per_epoch = math.ceil(n_examples / cfg.batch_size)
@@ -305,10 +327,10 @@ def train_lora(model, tokenizer, examples: list[dict], cfg: TrainConfig, on_step
                     break
                 ids, labels, mask = collate([examples[i] for i in batch], pad_id)
                 ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
-                out = model(input_ids=ids, attention_mask=mask, labels=labels)
-                (out.loss / cfg.grad_accum).backward()
+                loss_mb = causal_lm_loss(model, ids, mask, labels)
+                (loss_mb / cfg.grad_accum).backward()
                 micro += 1
-                acc_losses.append(float(out.loss.detach()))
+                acc_losses.append(float(loss_mb.detach()))
                 acc_tokens += int((labels != IGNORE_INDEX).sum())
                 last_of_epoch = bi == len(batches) - 1
                 if len(acc_losses) == cfg.grad_accum or last_of_epoch:

@@ -301,3 +301,41 @@ def test_train_on_pairs_end_to_end_then_skip(tmp_path):
     assert p2.returncode == 0 and "already trained" in p2.stdout
     p3 = _run("recipe/train_on_pairs.py", args[:-1] + ["--lr", "2e-4", "--quiet"])   # other settings: refused
     assert p3.returncode == 2 and "other settings" in p3.stderr
+
+
+@pytest.mark.model
+def test_label_only_lm_head_loss_equals_the_models_own_loss_and_gradients(tokenizer, pairs):
+    """causal_lm_loss runs the LM head on label positions only; loss and LoRA gradients must match
+    transformers' own loss on a padded, masked micro-batch."""
+    import torch
+
+    from common.lora import causal_lm_loss, peft_config
+    from common.models import load_model, resolve_model
+    from peft import get_peft_model
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model, tok = load_model(resolve_model(SMALL))
+        cfg = TrainConfig(seed=0)
+        peft_model = get_peft_model(model, peft_config(cfg))
+        for n, p in peft_model.named_parameters():       # B starts at zero: make the adapter matter
+            if "lora_B" in n:
+                torch.nn.init.normal_(p, std=0.02)
+        peft_model.eval()                                 # no LoRA dropout: both passes see the same function
+        exs, _ = build_examples(tok, pairs[:3], cfg)
+        ids, labels, mask = collate(exs, tok.pad_token_id or 0)
+        assert (labels == IGNORE_INDEX).any() and (mask == 0).any()   # masked prompt and padding present
+        grads = []
+        for fn in (lambda: peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss,
+                   lambda: causal_lm_loss(peft_model, ids, mask, labels)):
+            peft_model.zero_grad(set_to_none=True)
+            loss = fn()
+            loss.backward()
+            grads.append((float(loss), {n: p.grad.clone() for n, p in peft_model.named_parameters() if p.grad is not None}))
+        (l_ref, g_ref), (l_new, g_new) = grads
+        assert l_new == pytest.approx(l_ref, rel=1e-5)
+        assert g_ref.keys() == g_new.keys() and g_ref
+        for n in g_ref:
+            torch.testing.assert_close(g_new[n], g_ref[n], rtol=1e-4, atol=1e-6, msg=n)
+    finally:
+        torch.set_num_threads(threads)
