@@ -407,25 +407,32 @@ class ContinuousBatcher:
         return list(torch.split(logits, [len(x) for x in inputs]))
 
     # ---- main loop ---------------------------------------------------------------------
-    def generate(self, prompt_ids: list[list[int]], params, on_done=None, progress=None):
+    def generate(self, prompt_ids: list[list[int]], params, on_done=None, progress=None, seed_keys=None):
         """See :meth:`_generate`; runs with the engine's attention function, then restores."""
         cfg = self.model.config
         before = cfg._attn_implementation
         cfg._attn_implementation = ENGINE_ATTENTION
         try:  # one inference-mode region: buffers grown mid-run stay writable by the loop
             with torch.inference_mode():
-                return self._generate(prompt_ids, params, on_done, progress)
+                return self._generate(prompt_ids, params, on_done, progress, seed_keys)
         finally:
             cfg._attn_implementation = before
 
-    def _generate(self, prompt_ids: list[list[int]], params, on_done=None, progress=None):
+    def _generate(self, prompt_ids: list[list[int]], params, on_done=None, progress=None, seed_keys=None):
         """Return, per prompt, a list of ``params.n`` finished _Seq objects.
+
+        Sample ``si`` of prompt ``pi`` draws from ``sample_seed(params.seed, key, si)`` with
+        ``key = seed_keys[pi]`` (default ``pi``): a caller that resumes a workload passes each
+        prompt's position in the whole workload, so a resumed run draws what an uninterrupted
+        one would have.
 
         ``on_done(prompt_index, seqs)`` is called as soon as all samples of a prompt finished
         (so callers can write results incrementally); ``progress`` is a tqdm-like bar updated
         per finished prompt.
         """
         n = params.n
+        if seed_keys is not None and len(seed_keys) != len(prompt_ids):
+            raise ValueError(f"seed_keys has {len(seed_keys)} entries for {len(prompt_ids)} prompts")
         queue = deque(range(len(prompt_ids)))
         results: dict[int, list] = {}
         pending: dict[int, int] = {}
@@ -503,7 +510,8 @@ class ContinuousBatcher:
                 for si in range(n):
                     gen = None
                     if params.temperature > 0:
-                        gen = torch.Generator().manual_seed(sample_seed(params.seed, pi, si))
+                        key = pi if seed_keys is None else seed_keys[pi]
+                        gen = torch.Generator().manual_seed(sample_seed(params.seed, key, si))
                     seq = _Seq(pi, si, len(ids), gen)
                     seq.start_context(ids, self.spec_max)
                     if not accept(seq, choose([seq], logits[None])[0]):

@@ -76,7 +76,9 @@ def generate_samples(get_llm, tasks: list[dict], protocol, params, log_: JsonlLo
                          "n_tokens": c.n_tokens, "sum_logprob": c.sum_logprob, "mean_logprob": c.mean_logprob})
 
     log.info("generating %d tasks x %d samples (%d already done)", len(todo), params.n, len(tasks) - len(todo))
-    llm.generate(prompts, params, on_done=on_done, progress=progress, desc="generate")
+    position = {t["task_id"]: i for i, t in enumerate(tasks)}
+    llm.generate(prompts, params, on_done=on_done, progress=progress, desc="generate",
+                 seed_keys=[position[t["task_id"]] for t in todo])
     return time.time() - t0
 
 

@@ -334,8 +334,8 @@ def generate_into(path: Path, get_llm, items: list[dict], params, desc: str, pro
 
     ``items``: dicts with a unique ``key`` and ``messages``; every other field is copied to the
     row, which gains ``samples`` = [{text, finish_reason, n_tokens}]. Items already in the file
-    are skipped (resume; a resumed call draws fresh seeds for the rest, since the engine's
-    per-sample seed depends on the position in the call). Returns the rows of ``items``, in order.
+    are skipped (resume: each item's samples are seeded by its position in ``items``, so a
+    resumed call draws what an uninterrupted one would). Returns the rows of ``items``, in order.
     """
     with JsonlLog(path) as lg:
         have = {r["key"] for r in lg.rows}
@@ -349,7 +349,9 @@ def generate_into(path: Path, get_llm, items: list[dict], params, desc: str, pro
                 lg.append({**{k: v for k, v in it.items() if k != "messages"},
                            "samples": [{"text": c.text, "finish_reason": c.finish_reason, "n_tokens": c.n_tokens}
                                        for c in comps]})
-            llm.generate(prompts, params, on_done=on_done, progress=progress, desc=desc)
+            position = {it["key"]: i for i, it in enumerate(items)}
+            llm.generate(prompts, params, on_done=on_done, progress=progress, desc=desc,
+                         seed_keys=[position[it["key"]] for it in todo])
         by_key = {r["key"]: r for r in lg.rows}
     return [by_key[it["key"]] for it in items if it["key"] in by_key]
 

@@ -139,10 +139,14 @@ class LLM:
 
     # ---- generation --------------------------------------------------------------------
     def generate(self, prompts: list[str], params: SamplingParams, on_done=None, progress: bool = True,
-                 desc: str = "generate") -> list[list[Completion]]:
+                 desc: str = "generate", seed_keys: list[int] | None = None) -> list[list[Completion]]:
         """Sample ``params.n`` completions for each prompt (already rendered text).
 
         ``on_done(i, completions)`` is called when all samples of prompt ``i`` are finished.
+        ``seed_keys`` (CPU backends): per prompt, the integer its samples' seeds derive from
+        (default: its index in ``prompts``); resuming callers pass each prompt's index in the
+        whole workload so that an interrupted run continues with the samples an uninterrupted
+        run draws. vLLM seeds each call from ``params.seed`` and ignores it.
         """
         from tqdm.auto import tqdm
         bar = tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress, dynamic_ncols=True)
@@ -156,13 +160,13 @@ class LLM:
                 return out
             ids = [self.encode(p) for p in prompts]
             if self.backend == "naive":
-                return self._generate_naive(ids, params, on_done, bar)
+                return self._generate_naive(ids, params, on_done, bar, seed_keys=seed_keys)
             from common.engine import ContinuousBatcher
             eng = ContinuousBatcher(self.model, self.tokenizer, max_batch=self.max_batch, spec_max=self.spec_max)
             conv = lambda seqs: [Completion(s.text, list(s.token_ids), s.finish_reason,
                                             list(s.logprobs) if params.logprobs else None) for s in seqs]
             cb = (lambda i, seqs: on_done(i, conv(seqs))) if on_done else None
-            return [conv(s) for s in eng.generate(ids, params, on_done=cb, progress=bar)]
+            return [conv(s) for s in eng.generate(ids, params, on_done=cb, progress=bar, seed_keys=seed_keys)]
         finally:
             bar.close()
 
@@ -170,7 +174,7 @@ class LLM:
         """The reference backend on one prompt that sits at position ``index`` of a workload."""
         return self._generate_naive([self.encode(prompt)], params, None, None, index)[0]
 
-    def _generate_naive(self, ids, params, on_done, bar, index_offset: int = 0):
+    def _generate_naive(self, ids, params, on_done, bar, index_offset: int = 0, seed_keys=None):
         """transformers ``generate``, batch 1, one sample at a time (reference backend)."""
         import torch
         from common.engine import eos_token_ids, sample_seed
@@ -182,7 +186,8 @@ class LLM:
                 kw = dict(max_new_tokens=params.max_new_tokens, eos_token_id=eos,
                           pad_token_id=self.tokenizer.pad_token_id or eos[0])
                 if params.temperature > 0:
-                    torch.manual_seed(sample_seed(params.seed, pi, si))
+                    key = pi if seed_keys is None else seed_keys[pi - index_offset]
+                    torch.manual_seed(sample_seed(params.seed, key, si))
                     kw.update(do_sample=True, temperature=params.temperature, top_p=params.top_p,
                               top_k=params.top_k or None)
                 else:

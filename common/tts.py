@@ -452,8 +452,9 @@ def generate_model_tests(get_llm, tasks: list[dict], protocol, cfg: TestGenConfi
                                "text": rendered[i][1] + c.text, "finish_reason": c.finish_reason})
 
             t0 = time.time()
+            position = {t["task_id"]: i for i, t in enumerate(tasks)}
             llm.generate([r[0] for r in rendered], cfg.params(protocol.chat), on_done=on_done,
-                         progress=progress, desc="model tests")
+                         progress=progress, desc="model tests", seed_keys=[position[t["task_id"]] for t in todo])
             log.info("model tests: %d tasks x %d generations in %.0fs", len(todo), cfg.n, time.time() - t0)
         rows = list(lg.rows)
     by_task = collections.defaultdict(list)
@@ -828,7 +829,9 @@ def evaluate_math(*, script: str, argv, args: dict, run_dir: Path, tasks: list[d
                                "n_tokens": c.n_tokens, "sum_logprob": c.sum_logprob,
                                "mean_logprob": c.mean_logprob})
 
-            llm.generate(prompts, params, on_done=on_done, progress=progress, desc=f"{bench.name}")
+            position = {t["task_id"]: i for i, t in enumerate(tasks)}
+            llm.generate(prompts, params, on_done=on_done, progress=progress, desc=f"{bench.name}",
+                         seed_keys=[position[t["task_id"]] for t in todo])
         rows = list(lg.rows)
     gen_s = time.time() - t0
     order = {t["task_id"]: i for i, t in enumerate(tasks)}

@@ -101,11 +101,16 @@ def test_sampling_is_reproducible_and_independent_of_batch(llm, humaneval_tasks)
     alone = llm.generate(prompts[1:], sp, progress=False)
     again = llm.generate(prompts, sp, progress=False)
     assert [c.token_ids for c in both[0]] == [c.token_ids for c in again[0]]
-    # prompt index 1 in `both` and index 0 in `alone` get different seeds by design, so compare
-    # the same prompt index: re-running only the first prompt reproduces its samples
+    # by default the seed follows the prompt's index in the call: re-running only the first prompt
+    # reproduces its samples, and the second prompt alone (index 0) draws other ones ...
     first = llm.generate(prompts[:1], sp, progress=False)
     assert [c.token_ids for c in first[0]] == [c.token_ids for c in both[0]]
     assert len(alone[0]) == 2
+    # ... unless the caller passes its position in the whole workload (how resumed runs continue)
+    resumed = llm.generate(prompts[1:], sp, progress=False, seed_keys=[1])
+    assert [c.token_ids for c in resumed[0]] == [c.token_ids for c in both[1]]
+    with pytest.raises(ValueError, match="seed_keys has 2 entries for 1 prompts"):
+        llm.generate(prompts[1:], sp, progress=False, seed_keys=[1, 2])
 
 
 @pytest.mark.model

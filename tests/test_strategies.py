@@ -21,7 +21,7 @@ class FakeLLM:
     def chat_prompt(self, messages, prefill=""):
         return "".join(f"<|{m['role']}|>{m['content']}<|end|>\n" for m in messages) + "<|assistant|>" + prefill
 
-    def generate(self, prompts, params, on_done=None, progress=True, desc=""):
+    def generate(self, prompts, params, on_done=None, progress=True, desc="", seed_keys=None):
         if self.respond is None:
             raise AssertionError("the model was called although nothing was left to generate")
         self.calls.append((desc, list(prompts), params))

@@ -176,7 +176,7 @@ class ScriptedLLM:
     def chat_prompt(self, messages, prefill=""):
         return "".join(f"<|{m['role']}|>{m['content']}\n" for m in messages) + "<|assistant|>" + prefill
 
-    def generate(self, prompts, params, on_done=None, progress=True, desc=""):
+    def generate(self, prompts, params, on_done=None, progress=True, desc="", seed_keys=None):
         if self.fail:
             raise AssertionError(f"unexpected generation ({desc})")
         self.calls.append((desc, len(prompts), params))
