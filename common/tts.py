@@ -150,6 +150,39 @@ def ssd_precondition(outcomes: Mapping[str, Sequence[bool]], *, k: int | None = 
             "line": line, "per_task": per_task}
 
 
+def by_slice(per_task: Mapping[str, dict], slice_of: Mapping[str, str]) -> dict:
+    """Greedy, random (expected), every selector and the oracle within each difficulty slice.
+
+    ``per_task``: :func:`tts_summary`'s per-task entries (``passed``, ``selected``, ``greedy``);
+    ``slice_of``: task id -> ``"hard"``/``"medium"``/``"easy"`` (e.g. from
+    :func:`ssd_precondition`). Returns ``{slice: {"n_tasks", "greedy", "random_expected",
+    "selectors": {name: pass@1}, "oracle_pass@n"}}`` with fractions of the slice's tasks; an
+    empty slice has ``n_tasks`` 0 and ``None`` values; ``greedy`` is ``None`` without greedy
+    verdicts. Pure.
+    """
+    missing = [t for t in per_task if t not in slice_of]
+    if missing:
+        raise ValueError(f"no slice for {len(missing)} tasks, e.g. {missing[:3]}")
+    out = {}
+    for sl in ("hard", "medium", "easy"):
+        ids = [t for t in per_task if slice_of[t] == sl]
+        if not ids:
+            out[sl] = {"n_tasks": 0, "greedy": None, "random_expected": None, "selectors": {}, "oracle_pass@n": None}
+            continue
+        mean = lambda xs: sum(xs) / len(ids)
+        names = per_task[ids[0]].get("selected", {})
+        has_greedy = all(per_task[t].get("greedy") is not None for t in ids)
+        out[sl] = {
+            "n_tasks": len(ids),
+            "greedy": mean([float(per_task[t]["greedy"]) for t in ids]) if has_greedy else None,
+            "random_expected": mean([sum(per_task[t]["passed"]) / len(per_task[t]["passed"]) for t in ids]),
+            "selectors": {s: mean([float(per_task[t]["passed"][per_task[t]["selected"][s]]) for t in ids])
+                          for s in names},
+            "oracle_pass@n": mean([float(any(per_task[t]["passed"])) for t in ids]),
+        }
+    return out
+
+
 def _cluster_ids(signatures: Sequence) -> list[int | None]:
     ids: dict = {}
     return [None if s is None else ids.setdefault(s, len(ids)) for s in signatures]
@@ -694,6 +727,7 @@ def run_code_tts(*, script: str, argv, args: dict, run_dir: Path, tasks: list[di
         for t, v in ssd.pop("per_task").items():
             per_task[t]["ssd"] = v
         metrics["ssd_precondition"] = ssd
+        metrics["by_slice"] = by_slice(per_task, {t: v["ssd"]["slice"] for t, v in per_task.items()})
     n_ex = [len(v) for v in examples.values()]
     metrics["prompt_examples"] = {"tasks_with_examples": sum(1 for x in n_ex if x), "n_examples": sum(n_ex)}
     metrics["model_tests"] = test_stats
@@ -891,7 +925,7 @@ def run_math_tts(*, script: str, argv, args: dict, run_dir: Path, tasks: list[di
     metrics, per_task = tts_summary(cands, greedy=greedy, selectors=MATH_SELECTORS, primary="majority_vote")
     if params.n >= 2:
         ssd = ssd_precondition({c.task_id: c.passed for c in cands}, k=ssd_k, threshold_pp=ssd_threshold_pp)
-        ssd.pop("per_task")
+        metrics["by_slice"] = by_slice(per_task, {t: v["slice"] for t, v in ssd.pop("per_task").items()})
         metrics["ssd_precondition"] = ssd
     metrics["extraction_counts"] = sampled["metrics"]["extraction_counts"]
     for t in tasks:

@@ -225,11 +225,20 @@ def tts_table(res: dict[str, dict]) -> str:
                     f"threshold {ssd['threshold_pp']:g} pp): verdict **{ssd['verdict']}** "
                     f"(gap {ssd['overall']['gap_pp']:.1f} pp [{ssd['overall']['gap_ci_pp'][0]:.1f}, "
                     f"{ssd['overall']['gap_ci_pp'][1]:.1f}]).\n",
-                    f"| slice | tasks | pass@1 | pass@{k} | gap pp |", "|---|---|---|---|---|"]
+                    ]
+            bys = m.get("by_slice") or {}
+            sels = list(m["selectors"])
+            out += [f"| slice | tasks | pass@1 | pass@{k} | gap pp | greedy | " + " | ".join(sels) + " | oracle |",
+                    "|---|---|---|---|---|---|" + "---|" * len(sels) + "---|"]
             for sl, b in ssd["slices"].items():
-                if b["n_tasks"]:
-                    out.append(f"| {sl} | {b['n_tasks']} | {_pct(b['pass@1'])} | {_pct(b[f'pass@{k}'])} | "
-                               f"{b['gap_pp']:.1f} |")
+                if not b["n_tasks"]:
+                    continue
+                e = bys.get(sl) or {}
+                cell = lambda v: "–" if v is None else _pct(v)
+                out.append(f"| {sl} | {b['n_tasks']} | {_pct(b['pass@1'])} | {_pct(b[f'pass@{k}'])} | "
+                           f"{b['gap_pp']:.1f} | {cell(e.get('greedy'))} | "
+                           + " | ".join(cell(e.get("selectors", {}).get(x)) for x in sels)
+                           + f" | {cell(e.get('oracle_pass@n'))} |")
             out.append("")
     return "\n".join(out).rstrip() if out else "_no test-time sampling result yet_"
 

@@ -90,3 +90,28 @@ def test_tts_pass_at_k_oracle_and_random_recomputed(run):
             if "results" in parts else REPO / src["path"]
         g = _outcomes(greedy_dir / "samples.jsonl")
         assert m["greedy"]["mean"] == pytest.approx(sum(g[t][0] for t in outcomes) / len(outcomes))
+
+
+@pytest.mark.parametrize("run", TTS_RUNS, ids=lambda p: p.name)
+def test_tts_difficulty_slices_recomputed(run):
+    res = json.loads((run / "result.json").read_text())
+    m = res["metrics"]
+    if "ssd_precondition" not in m:
+        pytest.skip("single-sample run: no slices")
+    outcomes = _outcomes(run / "sampled" / "samples.jsonl")
+    lo, hi = m["ssd_precondition"]["thresholds"]
+    label = {t: ("easy" if sum(x) / len(x) >= hi else "medium" if sum(x) / len(x) >= lo else "hard")
+             for t, x in outcomes.items()}
+    for sl, b in m["ssd_precondition"]["slices"].items():
+        ids = [t for t in outcomes if label[t] == sl]
+        assert b["n_tasks"] == len(ids), sl
+        if ids:
+            assert b["pass@1"] == pytest.approx(sum(sum(outcomes[t]) / len(outcomes[t]) for t in ids) / len(ids))
+    for sl, e in (m.get("by_slice") or {}).items():
+        ids = [t for t in outcomes if label[t] == sl]
+        assert e["n_tasks"] == len(ids)
+        if ids:
+            assert e["oracle_pass@n"] == pytest.approx(sum(any(outcomes[t]) for t in ids) / len(ids))
+            for name, v in e["selectors"].items():
+                picked = [outcomes[t][res["per_task"][t]["selected"][name]] for t in ids]
+                assert v == pytest.approx(sum(picked) / len(ids)), (sl, name)

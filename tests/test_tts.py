@@ -462,4 +462,43 @@ def test_reproduce_tables_from_tts_results(scripted_run):
     for s in m["selectors"]:
         assert f"| {s}" in text
     assert "pass@k (unbiased estimator, 95% CI): pass@1 " in text and "verdict **" in text
+    assert "| slice | tasks | pass@1 | pass@4 | gap pp | greedy | mean_logprob |" in text
+    # HumanEval/0 is the one medium task: greedy wrong, oracle right
+    assert "| medium | 1 | 50.0 | 100.0 | 50.0 | 0.0 | " in text and text.count(" | 100.0 |") >= 2
     assert tables.tts_table({}) == "_no test-time sampling result yet_"
+
+
+def _pt(passed, selected, greedy):
+    return {"passed": passed, "selected": selected, "greedy": greedy}
+
+
+@pytest.mark.parametrize("per_task,slices,want", [
+    # one task per slice: all-fail (hard), mixed (medium), all-pass (easy)
+    ({"a": _pt([False, False], {"m": 0}, False), "b": _pt([True, False], {"m": 1}, True),
+      "c": _pt([True, True], {"m": 0}, True)},
+     {"a": "hard", "b": "medium", "c": "easy"},
+     {"hard": (1, 0.0, 0.0, {"m": 0.0}, 0.0), "medium": (1, 1.0, 0.5, {"m": 0.0}, 1.0),
+      "easy": (1, 1.0, 1.0, {"m": 1.0}, 1.0)}),
+    # single sample per task, two tasks in one slice, an empty slice
+    ({"a": _pt([True], {"m": 0, "v": 0}, True), "b": _pt([False], {"m": 0, "v": 0}, True)},
+     {"a": "medium", "b": "medium"},
+     {"hard": (0, None, None, {}, None), "medium": (2, 1.0, 0.5, {"m": 0.5, "v": 0.5}, 0.5),
+      "easy": (0, None, None, {}, None)}),
+    # no greedy verdicts
+    ({"a": _pt([True, False, True], {"m": 1}, None)}, {"a": "easy"},
+     {"hard": (0, None, None, {}, None), "medium": (0, None, None, {}, None),
+      "easy": (1, None, 2 / 3, {"m": 0.0}, 1.0)}),
+])
+def test_by_slice(per_task, slices, want):
+    from common.tts import by_slice
+    got = by_slice(per_task, slices)
+    for sl, (n, g, r, sels, o) in want.items():
+        e = got[sl]
+        assert (e["n_tasks"], e["greedy"], e["selectors"], e["oracle_pass@n"]) == (n, g, sels, o), sl
+        assert e["random_expected"] == (None if r is None else pytest.approx(r)), sl
+
+
+def test_by_slice_needs_every_task():
+    from common.tts import by_slice
+    with pytest.raises(ValueError, match="no slice for 1 tasks"):
+        by_slice({"a": _pt([True], {}, None)}, {})

@@ -15,7 +15,8 @@ outputs), visible_filter (samples passing the prompt's own examples, then highes
 log-prob) and codet (dual agreement on the model's tests), with paired deltas against greedy
 and random and the share of the oracle gap they recover; and oracle_pass@n (any sample passes
 the benchmark tests — coverage, not deployable). Plus pass@k for k = 1, 2, 4, 5, 8, 10, ... ≤ n
-(unbiased estimator) and the SSD precondition verdict with easy/medium/hard slices.
+(unbiased estimator), the SSD precondition verdict, and every row of the table again per
+difficulty slice (easy/medium/hard by each task's sampled pass rate).
 
 Full command (all 164 tasks, embedded Qwen2.5-Coder-0.5B-Instruct, reusing the greedy run):
     python tts/tts_humaneval.py --n-samples 10 \\
