@@ -35,6 +35,10 @@ def _gen_time(r: dict) -> str:
     if r.get("generations_reused_from"):
         return f"none: re-extracted from `{Path(r['generations_reused_from']).name}`"
     t = r["timings"]
+    if "generation_s_all_invocations" in t:
+        untimed = t["tasks_generated_untimed"]
+        return (f"{t['generation_s_all_invocations']:.0f} s over {t['invocations']} invocation(s)"
+                + (f", {untimed} tasks untimed" if untimed else ""))
     return f"{t['generation_s']:.0f} s ({t.get('tasks_generated_this_invocation', 'n/a')})"
 
 

@@ -119,3 +119,28 @@ def test_strategy_and_sweep_tables():
     assert "| `sweep_x` | 0.8 | 0.95 | 4 | 40.0 [30.0, 50.0] | pass@4 60.0 [45.0, 75.0] |" in sw
     assert tables.strategies_table({}) == "_no prompt-strategy result yet_"
     assert tables.sweep_table({}) == "_no sampling sweep yet_"
+
+
+def test_generation_time_summed_over_invocations(tmp_path):
+    from common.evaluation import record_invocation
+    run = tmp_path / "run"
+    run.mkdir()
+    # a run written before the log existed: its last result.json is the only timed invocation
+    write_json_atomic(run / "result.json", {"timings": {"generation_s": 600.0, "tasks_generated_this_invocation": 110}})
+    t = record_invocation(run, 0.0, 0, 164)
+    assert t == {"generation_s_all_invocations": 600.0, "invocations": 1, "tasks_generated_untimed": 54}
+    t = record_invocation(run, 30.04, 54, 164)
+    assert t == {"generation_s_all_invocations": 630.0, "invocations": 2, "tasks_generated_untimed": 0}
+    assert record_invocation(run, 0.0, 0, 164) == t            # a re-summarising invocation adds nothing
+    assert len((run / "invocations.jsonl").read_text().splitlines()) == 2
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert record_invocation(fresh, 0.0, 0, 5) == {"generation_s_all_invocations": 0, "invocations": 0,
+                                                    "tasks_generated_untimed": 5}
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "figures"))
+    import tables
+    assert tables._gen_time({"timings": {**t, "generation_s": 30.0}}) == "630 s over 2 invocation(s)"
+    assert tables._gen_time({"timings": {"generation_s": 30.0, "generation_s_all_invocations": 30.0, "invocations": 1,
+                                         "tasks_generated_untimed": 54}}) == "30 s over 1 invocation(s), 54 tasks untimed"
