@@ -423,8 +423,10 @@ class ContinuousBatcher:
 
         Sample ``si`` of prompt ``pi`` draws from ``sample_seed(params.seed, key, si)`` with
         ``key = seed_keys[pi]`` (default ``pi``): a caller that resumes a workload passes each
-        prompt's position in the whole workload, so a resumed run draws what an uninterrupted
-        one would have.
+        prompt's position in the whole workload, so a resumed run seeds every sample as an
+        uninterrupted run does (greedy rows are then identical; a sampled row can still consume
+        other random numbers when the per-step speculation budget trims its drafts differently,
+        which changes the draw, not its distribution).
 
         ``on_done(prompt_index, seqs)`` is called as soon as all samples of a prompt finished
         (so callers can write results incrementally); ``progress`` is a tqdm-like bar updated

@@ -334,8 +334,8 @@ def generate_into(path: Path, get_llm, items: list[dict], params, desc: str, pro
 
     ``items``: dicts with a unique ``key`` and ``messages``; every other field is copied to the
     row, which gains ``samples`` = [{text, finish_reason, n_tokens}]. Items already in the file
-    are skipped (resume: each item's samples are seeded by its position in ``items``, so a
-    resumed call draws what an uninterrupted one would). Returns the rows of ``items``, in order.
+    are skipped (resume: each item's samples are seeded by its position in ``items``, as in an
+    uninterrupted call). Returns the rows of ``items``, in order.
     """
     with JsonlLog(path) as lg:
         have = {r["key"] for r in lg.rows}

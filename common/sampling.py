@@ -145,8 +145,10 @@ class LLM:
         ``on_done(i, completions)`` is called when all samples of prompt ``i`` are finished.
         ``seed_keys`` (CPU backends): per prompt, the integer its samples' seeds derive from
         (default: its index in ``prompts``); resuming callers pass each prompt's index in the
-        whole workload so that an interrupted run continues with the samples an uninterrupted
-        run draws. vLLM seeds each call from ``params.seed`` and ignores it.
+        whole workload so that an interrupted run seeds its remaining samples as an
+        uninterrupted run does (see :meth:`common.engine.ContinuousBatcher._generate` for the
+        one way a sampled draw can still differ). vLLM seeds each call from ``params.seed`` and
+        ignores it.
         """
         from tqdm.auto import tqdm
         bar = tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress, dynamic_ncols=True)
