@@ -67,7 +67,8 @@ def compare(results: dict, reference: str = "standard") -> dict:
         m = res["metrics"]
         e = {"pass@1": m["pass_at_k"]["pass@1"], "pass_at_k": m["pass_at_k"],
              "mean_new_tokens": m.get("mean_new_tokens"), "extraction_counts": m.get("extraction_counts"),
-             "status_counts": m.get("status_counts"), "run_protocol": res["protocol"]["name"]}
+             "status_counts": m.get("status_counts"), "run_protocol": res["protocol"]["name"],
+             "sampling": res.get("sampling")}
         if name != reference:
             e["vs_standard"] = paired_delta(ref_rates, rates)
         if res.get("post_generate"):

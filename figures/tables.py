@@ -256,7 +256,7 @@ def strategies_table(res: dict[str, dict]) -> str:
             continue
         for s, e in r["metrics"].items():
             tok = e.get("mean_new_tokens")
-            rows.append(f"| `{name}` | {s} | {_sampling(r['sampling'])} | {_ci(e['pass@1'])} "
+            rows.append(f"| `{name}` | {s} | {_sampling(e.get('sampling') or r['sampling'])} | {_ci(e['pass@1'])} "
                         f"({e['pass@1']['n_tasks']}) | {_delta(e.get('vs_standard'))} | "
                         f"{'–' if tok is None else f'{tok:.0f}'} |")
     return "\n".join(rows) if len(rows) > 2 else "_no prompt-strategy result yet_"

@@ -171,3 +171,22 @@ def test_reflexion_round_and_resume(he, tmp_path):
     again = strat.post_generate(get_llm=lambda: FakeLLM(None), params=params, run_dir=tmp_path, workers=1,
                                 progress=False)([dict(r) for r in rows], tasks)
     assert again == out
+
+
+def test_compare_strategies_against_standard():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+    try:
+        import prompt_strategies as ps
+    finally:
+        sys.path.pop(0)
+
+    def res(mean, max_new):
+        return {"metrics": {"pass_at_k": {"pass@1": {"mean": mean}}, "mean_new_tokens": 10.0},
+                "protocol": {"name": "qwen-official"}, "sampling": {"max_new_tokens": max_new}}
+    out = ps.compare({"standard": (res(0.5, 512), {"a": 1.0, "b": 0.0}),
+                      "scot": (res(1.0, 768), {"a": 1.0, "b": 1.0})})
+    assert "vs_standard" not in out["standard"] and out["scot"]["vs_standard"]["delta"] == 0.5
+    assert (out["scot"]["vs_standard"]["a_only"], out["scot"]["vs_standard"]["b_only"]) == (0, 1)
+    assert out["standard"]["sampling"]["max_new_tokens"] == 512 and out["scot"]["sampling"]["max_new_tokens"] == 768
