@@ -79,6 +79,15 @@ def generation_table(res: dict[str, dict]) -> str:
             p = d["pass_at_1"]
             rows.append(f"| ({w}) | identical to baseline | {i['identical']}/{i['n']} ({_pct(i['fraction'])}%) | "
                         f"pass@1 engine {_pct(p['engine'])} vs naive {_pct(p['naive'])} | | | | |")
+    e = r.get("engine") or {}
+    rows.append("")
+    rows.append(f"Engine settings: max_batch {e.get('max_batch')}, spec_max {e.get('spec_max')}, dtype {e.get('dtype')}; "
+                f"the naive baseline ran on the first prompts of each workload where it shows fewer prompts.")
+    f = r.get("full_humaneval_greedy")
+    if f:
+        rows.append(f"Full greedy HumanEval run (164 tasks, qwen-official, measured in `{f['run']}`, max_batch "
+                    f"{f['max_batch']}): {f['total_s']:.0f} s against the {f['target_s']:.0f} s target "
+                    f"({'under' if f['under_target'] else 'over'}).")
     return "\n".join(rows)
 
 
