@@ -165,10 +165,13 @@ class LLM:
                 return self._generate_naive(ids, params, on_done, bar, seed_keys=seed_keys)
             from common.engine import ContinuousBatcher
             eng = ContinuousBatcher(self.model, self.tokenizer, max_batch=self.max_batch, spec_max=self.spec_max)
+            self.last_engine = eng.settings()
             conv = lambda seqs: [Completion(s.text, list(s.token_ids), s.finish_reason,
                                             list(s.logprobs) if params.logprobs else None) for s in seqs]
             cb = (lambda i, seqs: on_done(i, conv(seqs))) if on_done else None
-            return [conv(s) for s in eng.generate(ids, params, on_done=cb, progress=bar, seed_keys=seed_keys)]
+            out = [conv(s) for s in eng.generate(ids, params, on_done=cb, progress=bar, seed_keys=seed_keys)]
+            self.last_engine_stats = eng.stats
+            return out
         finally:
             bar.close()
 

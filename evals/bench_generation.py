@@ -139,7 +139,9 @@ def full_run_timing(run_dir) -> dict:
     total = gen + float(timings.get("scoring_s", 0.0))
     return {"run": str(Path(run_dir).name), "generation_s": gen, "scoring_s": timings.get("scoring_s"),
             "total_s": round(total, 1), "tasks_generated_untimed": timings.get("tasks_generated_untimed", 0),
-            "max_batch": (res.get("args") or {}).get("max_batch"), "target_s": FULL_RUN_TARGET_S,
+            "max_batch": (res.get("args") or {}).get("max_batch"), "git_commit": (res.get("git") or {}).get("commit"),
+            "pass_at_1": ((res.get("metrics") or {}).get("pass_at_k") or {}).get("pass@1", {}).get("mean"),
+            "mean_new_tokens": (res.get("metrics") or {}).get("mean_new_tokens"), "target_s": FULL_RUN_TARGET_S,
             "under_target": total < FULL_RUN_TARGET_S}
 
 
@@ -188,6 +190,7 @@ def _main(argv) -> int:
         n_base = min(w["base"] or len(prompts), len(prompts))
         print(f"workload ({name}): {len(prompts)} prompts x n={params.n}; engine first", flush=True)
         eng_out, eng_wall, eng_peak = run_engine(llm, prompts, params)
+        result["engine"].update(llm.last_engine)
         eng_tokens = sum(c.n_tokens for comps in eng_out for c in comps)
         with JsonlLog(out_dir / f"engine_{name}.jsonl") as lg:
             if len(lg.rows) != len(prompts):
@@ -206,7 +209,8 @@ def _main(argv) -> int:
             "prompts": len(prompts), "n": params.n, "sampling": params.to_dict(),
             "engine": {"prompts": len(prompts), "useful_tokens": eng_tokens, "wall_s": round(eng_wall, 1),
                        "tokens_per_s": round(eng_rate, 2), "peak_rss_gb": round(eng_peak / 2**30, 2),
-                       "finish_reasons": dict(collections.Counter(c.finish_reason for cs in eng_out for c in cs))},
+                       "finish_reasons": dict(collections.Counter(c.finish_reason for cs in eng_out for c in cs)),
+                       "breakdown": llm.last_engine_stats},
             "naive": {"prompts": n_base, "useful_tokens": nv_tokens, "wall_s": round(nv_wall, 1),
                       "tokens_per_s": round(nv_rate, 2),
                       "peak_rss_gb": round(max(r["peak_rss"] for r in naive_rows) / 2**30, 2)},

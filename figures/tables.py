@@ -81,13 +81,16 @@ def generation_table(res: dict[str, dict]) -> str:
                         f"pass@1 engine {_pct(p['engine'])} vs naive {_pct(p['naive'])} | | | | |")
     e = r.get("engine") or {}
     rows.append("")
-    rows.append(f"Engine settings: max_batch {e.get('max_batch')}, spec_max {e.get('spec_max')}, dtype {e.get('dtype')}; "
-                f"the naive baseline ran on the first prompts of each workload where it shows fewer prompts.")
+    extra = "".join(f", {k} {e[k]}" for k in ("spec_budget", "packed_steps", "shared_prefix", "linear_gemm") if k in e)
+    rows.append(f"Engine settings: max_batch {e.get('max_batch')}, spec_max {e.get('spec_max')}{extra}, "
+                f"dtype {e.get('dtype')}; the naive baseline ran on the first prompts of each workload where it "
+                f"shows fewer prompts.")
     f = r.get("full_humaneval_greedy")
     if f:
         rows.append(f"Full greedy HumanEval run (164 tasks, qwen-official, measured in `{f['run']}`, max_batch "
                     f"{f['max_batch']}): {f['total_s']:.0f} s against the {f['target_s']:.0f} s target "
-                    f"({'under' if f['under_target'] else 'over'}).")
+                    f"({'under' if f['under_target'] else 'over'})"
+                    + (f"; its pass@1 is {_pct(f['pass_at_1'])}." if f.get("pass_at_1") is not None else "."))
     return "\n".join(rows)
 
 

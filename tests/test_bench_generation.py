@@ -52,3 +52,13 @@ def test_full_run_timing_refuses_runs_that_are_not_the_full_greedy_run(tmp_path,
 def test_full_run_timing_missing_result(tmp_path):
     with pytest.raises(InputError, match="no result.json"):
         bench.full_run_timing(tmp_path)
+
+
+def test_full_run_timing_carries_the_runs_pass_at_1_and_commit(tmp_path):
+    d = _run(tmp_path)
+    res = json.loads((d / "result.json").read_text())
+    res["metrics"] = {"pass_at_k": {"pass@1": {"mean": 0.585}}, "mean_new_tokens": 250.3}
+    res["git"] = {"commit": "abc123"}
+    (d / "result.json").write_text(json.dumps(res))
+    out = bench.full_run_timing(d)
+    assert out["pass_at_1"] == 0.585 and out["mean_new_tokens"] == 250.3 and out["git_commit"] == "abc123"

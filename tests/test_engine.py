@@ -163,3 +163,106 @@ def test_kv_buffer_growth_and_row_reuse_keep_greedy_outputs():
     small.backend = "naive"
     c = [x[0].token_ids for x in small.generate(prompts, sp, progress=False)]
     assert a == b == c
+
+
+@pytest.mark.parametrize("lengths,budget,cap", [
+    ([], 10, 0),               # no live rows
+    ([3, 2, 0], 0, 0),         # no budget: no drafts
+    ([3, 2, 0], -4, 0),        # more rows than budget
+    ([3, 2, 0], 5, 3),         # everything fits: the longest draft is the cap
+    ([3, 2, 0], 4, 2),         # 2 + 2 + 0 = 4
+    ([8, 8, 8, 8], 9, 2),      # 4 x 2 = 8 <= 9 < 12
+    ([8, 1, 1, 1], 6, 3),      # short drafts kept whole, the long one cut: 3 + 1 + 1 + 1
+    ([0, 0, 0], 3, 0),         # nobody drafted
+    ([5], 1, 1),
+])
+def test_draft_cap_water_fills_the_budget(lengths, budget, cap):
+    from common.engine import draft_cap
+    assert draft_cap(lengths, budget) == cap
+    if lengths and budget > 0:
+        assert sum(min(n, cap) for n in lengths) <= budget
+
+
+@pytest.mark.model
+def test_packed_steps_compute_only_real_positions_and_match_unpacked():
+    """A packed step feeds sum(1 + draft) positions through the model instead of rows x longest
+    input; greedy outputs stay those of the padded (unpacked) engine and of the naive reference."""
+    from common.engine import ContinuousBatcher
+    from common.models import resolve_model
+    from common.sampling import LLM
+    small = LLM(resolve_model("smollm2-135m-instruct"), backend="hf", max_batch=8)
+    prompts = [f"def f{i}(x):\n    \"\"\"Return x times {i}.\"\"\"\n" + "    # step\n" * (i % 3) for i in range(6)]
+    ids = [small.encode(p) for p in prompts]
+    sp = SamplingParams(max_new_tokens=48, logprobs=True)
+    seen = {}
+    inner = small.model.model.forward
+
+    def counting(*a, **k):
+        x = k["input_ids"]
+        if int(k["position_ids"].min()) > 0:  # decode steps (a prefill starts at position 0)
+            seen[mode] = seen.get(mode, 0) + x.numel()
+        return inner(*a, **k)
+
+    small.model.model.forward = counting
+    out = {}
+    try:
+        for mode in ("packed", "unpacked"):
+            eng = ContinuousBatcher(small.model, small.tokenizer, max_batch=4, spec_max=8, spec_budget=24,
+                                    packed=mode == "packed")
+            out[mode] = eng.generate(ids, sp)
+    finally:
+        small.model.model.forward = inner
+    a = [s[0].token_ids for s in out["packed"]]
+    assert a == [s[0].token_ids for s in out["unpacked"]]
+    for p, u in zip(out["packed"], out["unpacked"]):
+        assert max(abs(x - y) for x, y in zip(p[0].logprobs, u[0].logprobs)) < 1e-3
+    assert seen["packed"] < seen["unpacked"]
+    small.backend = "naive"
+    assert a == [x[0].token_ids for x in small.generate(prompts, SamplingParams(max_new_tokens=48), progress=False)]
+
+
+@pytest.mark.skipif(not __import__("common.engine", fromlist=["x"]).onednn_available(), reason="no oneDNN")
+def test_onednn_linears_match_torch_track_weight_changes_and_restore():
+    from common.engine import _OneDNNLinears
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8, bias=False))
+    x = torch.randn(5, 3, 16)
+    ref = net(x)
+    with torch.inference_mode(), _OneDNNLinears(net):
+        assert "forward" in net[0].__dict__
+        y = net(x)
+        assert y.shape == ref.shape and torch.allclose(y, ref, atol=1e-5)
+    with torch.no_grad():
+        net[2].weight.mul_(2.0)  # an optimizer step / LoRA merge: the packed copy must be rebuilt
+    ref2 = net(x)
+    with torch.inference_mode(), _OneDNNLinears(net):
+        assert torch.allclose(net(x), ref2, atol=1e-5)
+        long = torch.randn(_OneDNNLinears.max_rows + 1, 16)  # a long prefill takes the default GEMM
+        assert torch.equal(net(long), torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(
+            long, net[0].weight, net[0].bias)), net[2].weight))
+    assert "forward" not in net[0].__dict__ and "forward" not in net[2].__dict__
+    assert torch.equal(net(x), ref2)
+
+
+@pytest.mark.model
+def test_shared_prefix_prefill_keeps_greedy_outputs():
+    """Prompts that share a long prefix (a chat template's system turn): prefilling it once gives
+    the same greedy outputs as prefilling every prompt whole, and as the naive reference."""
+    from common.engine import ContinuousBatcher
+    from common.models import resolve_model
+    from common.sampling import LLM
+    small = LLM(resolve_model("smollm2-135m-instruct"), backend="hf", max_batch=8)
+    head = "# Helpers for a small arithmetic library; every function has a docstring.\n"
+    prompts = [head + f"def f{i}(x):\n    \"\"\"Return x plus {i}.\"\"\"\n" for i in range(4)]
+    ids = [small.encode(p) for p in prompts]
+    sp = SamplingParams(max_new_tokens=32, logprobs=True)
+    shared = ContinuousBatcher(small.model, small.tokenizer, max_batch=8)
+    assert shared._shared_prefix(ids).cur >= 12
+    whole = ContinuousBatcher(small.model, small.tokenizer, max_batch=8, share_prefix=False)
+    assert whole._shared_prefix(ids) is None
+    a, b = shared.generate(ids, sp), whole.generate(ids, sp)
+    assert [s[0].token_ids for s in a] == [s[0].token_ids for s in b]
+    for x, y in zip(a, b):
+        assert max(abs(p - q) for p, q in zip(x[0].logprobs, y[0].logprobs)) < 1e-3
+    small.backend = "naive"
+    assert [s[0].token_ids for s in a] == [x[0].token_ids for x in small.generate(prompts, SamplingParams(max_new_tokens=32), progress=False)]

@@ -1,0 +1,38 @@
+"""evals/bench_gemm.py: layer shapes from a config and one small measurement."""
+from types import SimpleNamespace
+
+import pytest
+
+from common.engine import onednn_available
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("bench_gemm", Path(__file__).parents[1] / "evals" / "bench_gemm.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("cfg,expect", [
+    # Qwen2.5-0.5B: 14 heads of 64, 2 KV heads
+    (dict(hidden_size=896, num_attention_heads=14, num_key_value_heads=2, intermediate_size=4864, vocab_size=151936),
+     {"q_proj/o_proj": (896, 896), "k_proj/v_proj": (896, 128), "gate_proj/up_proj": (896, 4864),
+      "down_proj": (4864, 896), "lm_head": (896, 151936)}),
+    # explicit head_dim that differs from hidden / heads
+    (dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=4, head_dim=32, intermediate_size=128,
+          vocab_size=100),
+     {"q_proj/o_proj": (64, 128), "k_proj/v_proj": (64, 128), "gate_proj/up_proj": (64, 128),
+      "down_proj": (128, 64), "lm_head": (64, 100)}),
+])
+def test_layer_shapes(cfg, expect):
+    assert _bench().layer_shapes(SimpleNamespace(**cfg)) == expect
+
+
+@pytest.mark.skipif(not onednn_available(), reason="no oneDNN")
+def test_measure_reports_both_backends_and_their_difference():
+    m = _bench().measure(32, 48, 4, min_seconds=0.01)
+    assert m["torch_gflops"] > 0 and m["onednn_gflops"] > 0
+    assert m["speedup"] == pytest.approx(m["onednn_gflops"] / m["torch_gflops"], rel=0.05)
+    assert 0 <= m["max_abs_diff"] < 1e-4
