@@ -73,8 +73,11 @@ def record_invocation(run_dir: Path, gen_s: float, n_generated: int, n_tasks: in
 
 
 def generate_samples(get_llm, tasks: list[dict], protocol, params, log_: JsonlLog, progress: bool = True,
-                     render=None, to_completion=None, reuse: dict | None = None) -> float:
+                     render=None, to_completion=None, reuse: dict | None = None, info: dict | None = None) -> float:
     """Generate the samples missing from ``log_`` (resume); returns generation seconds.
+
+    ``info`` (optional dict) receives ``engine``: the CPU engine's settings and where its time
+    went (:meth:`common.engine.ContinuousBatcher.settings`, ``.stats``) when it generated.
 
     ``render(task, llm)`` and ``to_completion(task, text)`` default to the protocol's own.
     ``reuse`` (task_id -> rows of an earlier run with the same model input and sampling) turns
@@ -111,6 +114,8 @@ def generate_samples(get_llm, tasks: list[dict], protocol, params, log_: JsonlLo
     position = {t["task_id"]: i for i, t in enumerate(tasks)}
     llm.generate(prompts, params, on_done=on_done, progress=progress, desc="generate",
                  seed_keys=[position[t["task_id"]] for t in todo])
+    if info is not None and getattr(llm, "last_engine_stats", None):
+        info["engine"] = {**llm.last_engine, "breakdown": llm.last_engine_stats}
     return time.time() - t0
 
 
@@ -173,8 +178,10 @@ def evaluate_code(*, script: str, argv, args: dict, run_dir: Path, tasks: list[d
     samples_path = run_dir / "samples.jsonl"
     with JsonlLog(samples_path) as lg:
         n_before = len({r["task_id"] for r in lg.rows})
+        gen_info: dict = {}
         gen_s = generate_samples(get_llm, tasks, protocol, params, lg, progress, render, to_completion,
-                                 reuse=_reusable(reuse_from, config, protocol, tasks) if reuse_from else None)
+                                 reuse=_reusable(reuse_from, config, protocol, tasks) if reuse_from else None,
+                                 info=gen_info)
         rows = [{k: r.get(k) for k in SAMPLE_FIELDS} for r in lg.rows]
     order = {t["task_id"]: i for i, t in enumerate(tasks)}
     rows = sorted((r for r in rows if r["task_id"] in order), key=lambda r: (order[r["task_id"]], r["sample_index"]))
@@ -202,6 +209,7 @@ def evaluate_code(*, script: str, argv, args: dict, run_dir: Path, tasks: list[d
                     **record_invocation(run_dir, gen_s, 0 if reuse_from else len(tasks) - n_before, len(tasks))},
         "metrics": metrics,
         **({"generations_reused_from": str(reuse_from)} if reuse_from else {}),
+        **({"engine_this_invocation": gen_info["engine"]} if gen_info.get("engine") else {}),
         **(extra or {}),
     }
     if post_generate is not None:

@@ -151,6 +151,7 @@ class LLM:
         ignores it.
         """
         from tqdm.auto import tqdm
+        self.last_engine_stats = None
         bar = tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress, dynamic_ncols=True)
         try:
             if self.backend == "vllm":

@@ -141,7 +141,8 @@ def full_run_timing(run_dir) -> dict:
             "total_s": round(total, 1), "tasks_generated_untimed": timings.get("tasks_generated_untimed", 0),
             "max_batch": (res.get("args") or {}).get("max_batch"), "git_commit": (res.get("git") or {}).get("commit"),
             "pass_at_1": ((res.get("metrics") or {}).get("pass_at_k") or {}).get("pass@1", {}).get("mean"),
-            "mean_new_tokens": (res.get("metrics") or {}).get("mean_new_tokens"), "target_s": FULL_RUN_TARGET_S,
+            "mean_new_tokens": (res.get("metrics") or {}).get("mean_new_tokens"),
+            "engine_last_invocation": res.get("engine_this_invocation"), "target_s": FULL_RUN_TARGET_S,
             "under_target": total < FULL_RUN_TARGET_S}
 
 
@@ -192,12 +193,11 @@ def _main(argv) -> int:
         eng_out, eng_wall, eng_peak = run_engine(llm, prompts, params)
         result["engine"].update(llm.last_engine)
         eng_tokens = sum(c.n_tokens for comps in eng_out for c in comps)
+        # the engine run is timed whole and redone on every invocation: its file is rewritten
+        (out_dir / f"engine_{name}.jsonl").unlink(missing_ok=True)
         with JsonlLog(out_dir / f"engine_{name}.jsonl") as lg:
-            if len(lg.rows) != len(prompts):
-                lg.rows.clear()
             for i, comps in enumerate(eng_out):
-                if len(lg.rows) <= i:
-                    lg.append({"prompt_index": i, "samples": [{"text": c.text, "token_ids": c.token_ids,
+                lg.append({"prompt_index": i, "samples": [{"text": c.text, "token_ids": c.token_ids,
                                                               "finish_reason": c.finish_reason} for c in comps]})
         print(f"  engine: {eng_tokens} tokens in {eng_wall:.1f}s = {eng_tokens / eng_wall:.1f} tok/s", flush=True)
         with JsonlLog(out_dir / f"naive_{name}.jsonl") as lg:

@@ -79,6 +79,22 @@ def generation_table(res: dict[str, dict]) -> str:
             p = d["pass_at_1"]
             rows.append(f"| ({w}) | identical to baseline | {i['identical']}/{i['n']} ({_pct(i['fraction'])}%) | "
                         f"pass@1 engine {_pct(p['engine'])} vs naive {_pct(p['naive'])} | | | | |")
+    brk = [(f"({w})", d["engine"]["breakdown"]) for w, d in r["workloads"].items() if d["engine"].get("breakdown")]
+    full_engine = (r.get("full_humaneval_greedy") or {}).get("engine_last_invocation") or {}
+    if full_engine.get("breakdown"):
+        brk.append(("full HumanEval run", full_engine["breakdown"]))
+    if brk:
+        rows += ["", "Where the engine's time went (seconds of its wall time; positions = tokens run through the model "
+                 "in decode steps, including rejected drafts):", "",
+                 "| workload | wall | prefill (tokens) | decode steps | step time | positions / step | rows / step | "
+                 "drafted → accepted | after the queue emptied | other |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for w, b in brk:
+            steps = max(b["steps"], 1)
+            rows.append(f"| {w} | {b['wall_s']:.0f} s | {b['prefill_s']:.0f} s ({b['prefill_tokens']}, shared prefix "
+                        f"{b.get('shared_prefix_tokens', 0)}) | {b['steps']} | {b['step_s']:.0f} s | "
+                        f"{b['step_positions'] / steps:.1f} | {b['step_rows'] / steps:.1f} | "
+                        f"{b['drafted']} → {b['draft_accepted']} | {b['tail_steps']} steps, {b['tail_s']:.0f} s | "
+                        f"{b['other_s']:.0f} s |")
     e = r.get("engine") or {}
     rows.append("")
     extra = "".join(f", {k} {e[k]}" for k in ("spec_budget", "packed_steps", "shared_prefix", "linear_gemm") if k in e)
@@ -91,6 +107,19 @@ def generation_table(res: dict[str, dict]) -> str:
                     f"{f['max_batch']}): {f['total_s']:.0f} s against the {f['target_s']:.0f} s target "
                     f"({'under' if f['under_target'] else 'over'})"
                     + (f"; its pass@1 is {_pct(f['pass_at_1'])}." if f.get("pass_at_1") is not None else "."))
+    return "\n".join(rows)
+
+
+def gemm_table(res: dict[str, dict]) -> str:
+    r = res.get("bench_gemm")
+    if not r:
+        return "_no results/bench_gemm/result.json yet_"
+    rows = ["| rows per GEMM | all linear layers, torch default (MKL) | oneDNN prepacked | speed-up |", "|---|---|---|---|"]
+    for n, s in r["per_decode_step"].items():
+        rows.append(f"| {n} | {s['linear_ms_per_step_torch']} ms | {s['linear_ms_per_step_onednn']} ms | {s['speedup']}× |")
+    worst = max(m["max_abs_diff"] for m in r["measurements"])
+    rows += ["", f"{r['model_config']['ref']} layer shapes, float32, {r['torch_threads']} threads; the largest absolute "
+             f"difference between the two outputs over all shapes is {worst:.1e}."]
     return "\n".join(rows)
 
 
@@ -291,7 +320,7 @@ def sweep_table(res: dict[str, dict]) -> str:
     return "\n".join(rows) if len(rows) > 2 else "_no sampling sweep yet_"
 
 
-TABLES = {"humaneval": humaneval_table, "generation": generation_table, "sandbox": sandbox_table,
+TABLES = {"humaneval": humaneval_table, "generation": generation_table, "gemm": gemm_table, "sandbox": sandbox_table,
           "mining": mining_table, "recipe": recipe_table, "tts": tts_table, "strategies": strategies_table,
           "sweep": sweep_table}
 

@@ -42,11 +42,16 @@ def test_eval_raw_two_tasks_then_resume(tmp_path):
         assert r["status"] in ("passed", "failed", "timeout", "memory", "crashed", "harness_error")
         assert r["n_tokens"] > 0 and r["sum_logprob"] <= 0
     assert all(r["finish_reason"] in ("stop", "eos", "length") for r in rows)
+    eng = res["engine_this_invocation"]  # the CPU engine says how it ran and where its time went
+    assert eng["max_batch"] == 128 and eng["packed_steps"] is True
+    b = eng["breakdown"]
+    assert b["prompts"] == 2 and b["generated_tokens"] == sum(r["n_tokens"] for r in rows)
+    assert 0 < b["prefill_s"] + b["step_s"] <= b["wall_s"] + 1e-6
     # resume: same command, nothing generated again, same verdicts
     p2 = _run(args)
     assert p2.returncode == 0, p2.stderr[-3000:]
     res2 = json.loads((run / "result.json").read_text())
-    assert res2["timings"]["generation_s"] == 0
+    assert res2["timings"]["generation_s"] == 0 and "engine_this_invocation" not in res2
     rows2 = [json.loads(l) for l in (run / "samples.jsonl").read_text().splitlines()]
     assert [r["passed"] for r in rows2] == [r["passed"] for r in rows]
 

@@ -144,3 +144,28 @@ def test_generation_time_summed_over_invocations(tmp_path):
     assert tables._gen_time({"timings": {**t, "generation_s": 30.0}}) == "630 s over 2 invocation(s)"
     assert tables._gen_time({"timings": {"generation_s": 30.0, "generation_s_all_invocations": 30.0, "invocations": 1,
                                          "tasks_generated_untimed": 54}}) == "30 s over 1 invocation(s), 54 tasks untimed"
+
+
+def test_generation_breakdown_and_gemm_tables():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "figures"))
+    import tables
+    brk = {"wall_s": 100.0, "prefill_s": 20.0, "prefill_tokens": 900, "shared_prefix_tokens": 30, "steps": 40,
+           "step_s": 70.0, "step_positions": 2000, "step_rows": 1600, "drafted": 500, "draft_accepted": 300,
+           "tail_steps": 10, "tail_s": 9.0, "other_s": 10.0}
+    side = {"prompts": 4, "useful_tokens": 1000, "wall_s": 100.0, "tokens_per_s": 10.0, "peak_rss_gb": 1.0}
+    gen = {"workloads": {"a": {"n": 1, "naive": side, "engine": {**side, "breakdown": brk},
+                               "speedup_tokens_per_s": 5.0}},
+           "engine": {"max_batch": 64, "spec_max": 8, "packed_steps": True, "linear_gemm": "onednn-prepacked",
+                      "dtype": "float32"}}
+    text = tables.generation_table({"bench_generation": gen})
+    assert "| (a) | 100 s | 20 s (900, shared prefix 30) | 40 | 70 s | 50.0 | 40.0 | 500 → 300 | 10 steps, 9 s | 10 s |" in text
+    assert "packed_steps True" in text and "linear_gemm onednn-prepacked" in text
+    gemm = {"per_decode_step": {"64": {"linear_ms_per_step_torch": 600.0, "linear_ms_per_step_onednn": 400.0,
+                                       "speedup": 1.5}},
+            "measurements": [{"max_abs_diff": 3e-6}, {"max_abs_diff": 8e-6}],
+            "model_config": {"ref": "m"}, "torch_threads": 2}
+    text = tables.gemm_table({"bench_gemm": gemm})
+    assert "| 64 | 600.0 ms | 400.0 ms | 1.5× |" in text and "8.0e-06" in text
+    assert "no results/bench_gemm" in tables.gemm_table({})
