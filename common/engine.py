@@ -10,9 +10,10 @@ works; tested on qwen2 and llama):
 
 * one preallocated K/V buffer per layer, shape [rows, kv_heads, capacity, head_dim]; all rows
   share a write column ``cur``; a per-row validity mask says which columns belong to the row;
-* a new prompt is prefilled alone (batch 1, causal) and its K/V written right-aligned at
-  columns [cur - p, cur) of its row; RoPE is applied before caching, so a key's column does not
-  matter, only the mask does; position ids are per row;
+* new prompts are prefilled together (one packed causal pass over up to ``prefill_budget``
+  prompt tokens) and each prompt's K/V written right-aligned at columns [cur - p, cur) of its
+  row; RoPE is applied before caching, so a key's column does not matter, only the mask does;
+  position ids are per row;
 * the ``n`` samples of a prompt share one prefill (its K/V is copied into ``n`` rows), and the
   token prefix common to all prompts of a call (a chat template's system turn) is prefilled
   once and reused by every prompt;
@@ -360,7 +361,8 @@ class _Seq:
 DRAFT_NGRAMS = (4, 3, 2)
 
 
-def verify_drafts(logits: torch.Tensor, draft: list[int], params, gen) -> tuple[list[int], list[float]]:
+def verify_drafts(logits: torch.Tensor, draft: list[int], params, gen, lse: torch.Tensor | None = None,
+                  argmax: list[int] | None = None) -> tuple[list[int], list[float]]:
     """Speculative verification of a deterministic draft; returns (emitted tokens, raw logprobs).
 
     ``logits[j]`` is the model's prediction after the row's last token and ``draft[:j]``.
@@ -371,11 +373,13 @@ def verify_drafts(logits: torch.Tensor, draft: list[int], params, gen) -> tuple[
     is drawn from p_j with d removed and renormalised, which is the standard speculative
     sampling rule and leaves every emitted token distributed exactly as p (Leviathan et al.
     2023; Chen et al. 2023). After a fully accepted draft one more token is drawn from p_k.
+    ``lse`` (the rows' logsumexp) and ``argmax`` may be passed when already computed.
     """
-    lsm = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+    if lse is None:
+        lse = torch.logsumexp(logits, dim=-1)
     out: list[int] = []
     if params.temperature == 0:
-        g = torch.argmax(logits, dim=-1).tolist()
+        g = argmax if argmax is not None else torch.argmax(logits, dim=-1).tolist()
         m = 0
         while m < len(draft) and draft[m] == g[m]:
             m += 1
@@ -398,7 +402,7 @@ def verify_drafts(logits: torch.Tensor, draft: list[int], params, gen) -> tuple[
                 w[hit[0, 0]] = 0.0
             out.append(int(idx[torch.multinomial(w, 1, generator=gen)]))
             break
-    return out, [float(lsm[j, t]) for j, t in enumerate(out)]
+    return out, [float(logits[j, t] - lse[j]) for j, t in enumerate(out)]
 
 
 def nucleus(logits_row: torch.Tensor, temperature: float, top_k: int, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -427,6 +431,7 @@ class ContinuousBatcher:
 
     capacity_slack = 64  # spare KV columns allocated up front (the buffer still grows on demand)
     min_shared_prefix = 8  # shorter common prefixes are prefilled with each prompt
+    prefill_budget = 640  # most prompt tokens prefilled in one forward pass (several prompts)
 
     def __init__(self, model, tokenizer, max_batch: int = 64, spec_max: int = 8, spec_budget: int = 160,
                  packed: bool = True, share_prefix: bool = True, onednn: bool | None = None):
@@ -486,6 +491,23 @@ class ContinuousBatcher:
         cache.cur = len(ids)
         return self._logits_last(out.last_hidden_state)[0], cache
 
+    @torch.inference_mode()
+    def _prefill_group(self, group: list[list[int]], prefix: "_SlotCache | None" = None):
+        """Prefill several prompts in one packed forward pass; return (last logits [k, V], a cache
+        whose row j holds prompt j's K/V in columns [0, len(group[j])))."""
+        start = prefix.cur if prefix is not None else 0
+        suffixes = [ids[start:] for ids in group]
+        t = max(len(x) for x in suffixes)
+        cache = _SlotCache(self.n_layers, len(group), self.kv_heads, self.head_dim, start + t, self.dtype)
+        if start:
+            for layer in range(self.n_layers):
+                cache.k[layer][:, :, :start] = prefix.k[layer][:, :, :start]
+                cache.v[layer][:, :, :start] = prefix.v[layer][:, :, :start]
+            cache.valid[:, :start] = True
+        cache.cur = start
+        logits = self._verify(cache, suffixes, [start] * len(group), last_only=True)
+        return logits, cache
+
     def _shared_prefix(self, prompt_ids: list[list[int]]) -> "_SlotCache | None":
         """K/V of the longest token prefix shared by all prompts (a chat template's system turn,
         a few-shot block), when it is at least ``min_shared_prefix`` tokens and there are
@@ -505,10 +527,13 @@ class ContinuousBatcher:
         return cache
 
     @torch.inference_mode()
-    def _verify(self, cache: _SlotCache, inputs: list[list[int]], positions: list[int]) -> list[torch.Tensor]:
+    def _verify(self, cache: _SlotCache, inputs: list[list[int]], positions: list[int],
+                last_only: bool = False) -> torch.Tensor:
         """One forward step over every row; row i feeds ``inputs[i]`` (its last token, then any
         draft tokens; empty for an idle row) at positions ``positions[i]``, ``positions[i] + 1``,
-        ... Returns per row the logits [len(inputs[i]), vocab] (float32). Row i's new K/V go to
+        ... Returns the logits of all inputs, row after row: [sum(len(inputs[i])), vocab]
+        (float32); with ``last_only``, only each row's last input: [rows, vocab] (a prefill). Row
+        i's new K/V go to
         columns ``cur .. cur + len(inputs[i])``; the caller marks which of them stay valid.
 
         The step is packed: the rows' inputs are concatenated into one sequence of
@@ -543,6 +568,8 @@ class ContinuousBatcher:
             finally:
                 _PACK = None
             flat = out.last_hidden_state[0]
+            if last_only:
+                flat = flat[torch.tensor(lens).cumsum(0) - 1]
         else:
             ids = torch.zeros(rows, t, dtype=torch.long)
             pos = torch.zeros(rows, t, dtype=torch.long)
@@ -552,10 +579,9 @@ class ContinuousBatcher:
             out = self.model.model(input_ids=ids, past_key_values=cache, use_cache=True, position_ids=pos,
                                    attention_mask=mask)
             h = out.last_hidden_state
-            flat = torch.cat([h[i, :n] for i, n in enumerate(lens)])
+            flat = torch.cat([h[i, n - 1:n] if last_only else h[i, :n] for i, n in enumerate(lens)])
         cache.cur = cur + t
-        logits = self.model.lm_head(flat).float()
-        return list(torch.split(logits, lens))
+        return self.model.lm_head(flat).float()
 
     # ---- main loop ---------------------------------------------------------------------
     def generate(self, prompt_ids: list[list[int]], params, on_done=None, progress=None, seed_keys=None):
@@ -659,41 +685,56 @@ class ContinuousBatcher:
                 return True
             return False
 
+        def admit(pi: int, pcache: _SlotCache, j: int, logits: torch.Tensor, free: list[int]):
+            """Start the n samples of prompt ``pi`` from its prefill (row ``j`` of ``pcache``): each
+            draws its first token, and those not finished by it take a free row."""
+            ids = prompt_ids[pi]
+            pending[pi] = n
+            new_seqs = []
+            for si in range(n):
+                gen = None
+                if params.temperature > 0:
+                    key = pi if seed_keys is None else seed_keys[pi]
+                    gen = torch.Generator().manual_seed(sample_seed(params.seed, key, si))
+                seq = _Seq(pi, si, len(ids), gen)
+                seq.start_context(ids, self.spec_max)
+                if not accept(seq, choose([seq], logits[None])[0]):
+                    new_seqs.append(seq)
+            p = len(ids)
+            for seq in new_seqs:
+                r = free.pop(0)
+                if cache.cur < p:
+                    cache.grow_left(p - cache.cur)
+                cache.ensure_capacity(cache.cur + 1)
+                for layer in range(self.n_layers):
+                    cache.k[layer][r, :, cache.cur - p: cache.cur] = pcache.k[layer][j, :, :p]
+                    cache.v[layer][r, :, cache.cur - p: cache.cur] = pcache.v[layer][j, :, :p]
+                cache.valid[r] = False
+                cache.valid[r, cache.cur - p: cache.cur] = True
+                rows[r] = seq
+                positions[r] = p
+                last_tok[r] = seq.token_ids[-1]
+
         while queue or any(r is not None for r in rows):
             # 1) fill free rows with queued prompts (each prompt needs n rows)
             free = [i for i, r in enumerate(rows) if r is None]
             while queue and len(free) >= n:
-                pi = queue.popleft()
-                ids = prompt_ids[pi]
+                # prompts that fit in the free rows are prefilled together, up to prefill_budget
+                # tokens per forward pass (one prompt alone when it is longer)
+                group, tokens = [], 0
+                while queue and len(free) >= n * (len(group) + 1):
+                    need = len(prompt_ids[queue[0]]) - st["shared_prefix_tokens"]
+                    if group and tokens + need > self.prefill_budget:
+                        break
+                    group.append(queue.popleft())
+                    tokens += need
                 t0 = time.perf_counter()
-                logits, pcache = self._prefill(ids, shared)
+                group_logits, gcache = self._prefill_group([prompt_ids[pi] for pi in group], shared)
                 st["prefill_s"] += time.perf_counter() - t0
-                st["prefill_tokens"] += len(ids) - st["shared_prefix_tokens"]
-                pending[pi] = n
-                new_seqs = []
-                for si in range(n):
-                    gen = None
-                    if params.temperature > 0:
-                        key = pi if seed_keys is None else seed_keys[pi]
-                        gen = torch.Generator().manual_seed(sample_seed(params.seed, key, si))
-                    seq = _Seq(pi, si, len(ids), gen)
-                    seq.start_context(ids, self.spec_max)
-                    if not accept(seq, choose([seq], logits[None])[0]):
-                        new_seqs.append(seq)
-                for seq in new_seqs:
-                    r = free.pop(0)
-                    p = len(ids)
-                    if cache.cur < p:
-                        cache.grow_left(p - cache.cur)
-                    cache.ensure_capacity(cache.cur + 1)
-                    for layer in range(self.n_layers):
-                        cache.k[layer][r, :, cache.cur - p: cache.cur] = pcache.k[layer][0, :, :p]
-                        cache.v[layer][r, :, cache.cur - p: cache.cur] = pcache.v[layer][0, :, :p]
-                    cache.valid[r] = False
-                    cache.valid[r, cache.cur - p: cache.cur] = True
-                    rows[r] = seq
-                    positions[r] = p
-                    last_tok[r] = seq.token_ids[-1]
+                st["prefill_tokens"] += tokens
+                st["prefill_calls"] = st.get("prefill_calls", 0) + 1
+                for j, pi in enumerate(group):
+                    admit(pi, gcache, j, group_logits[j], free)
                 free = [i for i, r in enumerate(rows) if r is None]
             live = [i for i, r in enumerate(rows) if r is not None]
             if not live:
@@ -724,7 +765,7 @@ class ContinuousBatcher:
                     cache.valid[i] = False
             cur = cache.cur
             t0 = time.perf_counter()
-            step_logits = self._verify(cache, inputs, positions)
+            flat = self._verify(cache, inputs, positions)
             dt = time.perf_counter() - t0
             st["steps"] += 1
             st["step_s"] += dt
@@ -735,15 +776,28 @@ class ContinuousBatcher:
                 st["tail_steps"] += 1
                 st["tail_s"] += dt
             cache.valid[:, cur:cache.cur] = False
+            # whole-vocabulary work once for all positions: the log-normaliser (log-probabilities)
+            # and, greedy, the argmax; per row only its own tokens are looked at
+            offs, o = [], 0
+            for x in inputs:
+                offs.append(o)
+                o += len(x)
+            lse = torch.logsumexp(flat, dim=-1)
+            amax = torch.argmax(flat, dim=-1).tolist() if params.temperature == 0 else None
             plain = [i for i in live if not drafts[i]]  # one token each: sample them batched
             picked = {}
-            if plain:
-                toks, lps = pick_tokens(torch.stack([step_logits[i][0] for i in plain]), params.temperature,
-                                        params.top_k, params.top_p, [rows[i].gen for i in plain], True)
-                picked = {i: ([t], [lp]) for i, t, lp in zip(plain, toks, lps)}
+            if plain and amax is None:
+                toks, _ = pick_tokens(flat[[offs[i] for i in plain]], params.temperature, params.top_k,
+                                      params.top_p, [rows[i].gen for i in plain])
+                picked = {i: ([t], [float(flat[offs[i], t] - lse[offs[i]])]) for i, t in zip(plain, toks)}
             for i in live:
                 seq = rows[i]
-                emitted, lps = picked[i] if i in picked else verify_drafts(step_logits[i], drafts[i], params, seq.gen)
+                a, b = offs[i], offs[i] + len(inputs[i])
+                if i in picked:
+                    emitted, lps = picked[i]
+                else:
+                    emitted, lps = verify_drafts(flat[a:b], drafts[i], params, seq.gen, lse=lse[a:b],
+                                                 argmax=None if amax is None else amax[a:b])
                 seq.note_acceptance(len(drafts[i]), len(emitted) - 1)
                 cache.valid[i, cur:cur + len(emitted)] = True  # last token + accepted drafts
                 finished = False

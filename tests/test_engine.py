@@ -261,6 +261,7 @@ def test_shared_prefix_prefill_keeps_greedy_outputs():
     whole = ContinuousBatcher(small.model, small.tokenizer, max_batch=8, share_prefix=False)
     assert whole._shared_prefix(ids) is None
     a, b = shared.generate(ids, sp), whole.generate(ids, sp)
+    assert shared.stats["prefill_calls"] == 1 and shared.stats["shared_prefix_tokens"] >= 12  # 4 prompts, one pass
     assert [s[0].token_ids for s in a] == [s[0].token_ids for s in b]
     for x, y in zip(a, b):
         assert max(abs(p - q) for p, q in zip(x[0].logprobs, y[0].logprobs)) < 1e-3
