@@ -362,7 +362,7 @@ DRAFT_NGRAMS = (4, 3, 2)
 
 
 def verify_drafts(logits: torch.Tensor, draft: list[int], params, gen, lse: torch.Tensor | None = None,
-                  argmax: list[int] | None = None) -> tuple[list[int], list[float]]:
+                  argmax: list[int] | None = None, cands: tuple | None = None) -> tuple[list[int], list[float]]:
     """Speculative verification of a deterministic draft; returns (emitted tokens, raw logprobs).
 
     ``logits[j]`` is the model's prediction after the row's last token and ``draft[:j]``.
@@ -373,7 +373,8 @@ def verify_drafts(logits: torch.Tensor, draft: list[int], params, gen, lse: torc
     is drawn from p_j with d removed and renormalised, which is the standard speculative
     sampling rule and leaves every emitted token distributed exactly as p (Leviathan et al.
     2023; Chen et al. 2023). After a fully accepted draft one more token is drawn from p_k.
-    ``lse`` (the rows' logsumexp) and ``argmax`` may be passed when already computed.
+    ``lse`` (the rows' logsumexp), ``argmax`` and ``cands`` (:func:`nucleus_candidates` of these
+    rows) may be passed when already computed.
     """
     if lse is None:
         lse = torch.logsumexp(logits, dim=-1)
@@ -386,7 +387,8 @@ def verify_drafts(logits: torch.Tensor, draft: list[int], params, gen, lse: torc
         out = g[:m + 1]
     else:
         for j in range(len(draft) + 1):
-            idx, w = nucleus(logits[j], params.temperature, params.top_k, params.top_p)
+            cand = None if cands is None else tuple(None if t is None else t[j] for t in cands)
+            idx, w = nucleus(logits[j], params.temperature, params.top_k, params.top_p, cand)
             if j == len(draft):
                 out.append(int(idx[torch.multinomial(w, 1, generator=gen)]))
                 break
@@ -405,17 +407,31 @@ def verify_drafts(logits: torch.Tensor, draft: list[int], params, gen, lse: torc
     return out, [float(logits[j, t] - lse[j]) for j, t in enumerate(out)]
 
 
-def nucleus(logits_row: torch.Tensor, temperature: float, top_k: int, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+def nucleus_candidates(logits: torch.Tensor, temperature: float, top_k: int):
+    """Batched first half of :func:`nucleus` for rows of ``logits`` [P, vocab]: the top
+    candidates of logits / T (top_k of them, else ``NUCLEUS_CANDIDATES``) and, without top-k,
+    the rows' logsumexp of logits / T. Row j of the result is :func:`nucleus`'s ``cand``."""
+    x = logits.float() / max(temperature, 1e-8)
+    k = min(x.shape[-1], top_k if top_k and top_k > 0 else NUCLEUS_CANDIDATES)
+    vals, idx = torch.topk(x, k, dim=-1)
+    lse = None if (top_k and top_k > 0) else torch.logsumexp(x, dim=-1)
+    return vals, idx, lse
+
+
+def nucleus(logits_row: torch.Tensor, temperature: float, top_k: int, top_p: float,
+            cand: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(token ids, unnormalised weights) of the sampling distribution for one position: the
-    same truncation rule as :func:`pick_tokens`, searched among the most likely tokens first."""
-    x = logits_row.float() / max(temperature, 1e-8)
-    vocab = x.shape[-1]
+    same truncation rule as :func:`pick_tokens`, searched among the most likely tokens first.
+    ``cand``: (values, ids, logsumexp) of this row from :func:`nucleus_candidates`."""
+    if cand is None:
+        vals, idx, lse = (t[0] if t is not None else None
+                          for t in nucleus_candidates(logits_row[None], temperature, top_k))
+    else:
+        vals, idx, lse = cand
     if top_k and top_k > 0:
-        vals, idx = torch.topk(x, min(top_k, vocab))
         p = torch.softmax(vals, -1)
     else:
-        vals, idx = torch.topk(x, min(NUCLEUS_CANDIDATES, vocab))
-        p = torch.exp(vals - torch.logsumexp(x, -1))
+        p = torch.exp(vals - lse)
         if top_p >= 1.0 or float(p.sum()) < top_p:
             probs = filter_logits(logits_row[None], temperature, 0, top_p)[0]
             nz = probs.nonzero()[:, 0]
@@ -790,14 +806,24 @@ class ContinuousBatcher:
                 toks, _ = pick_tokens(flat[[offs[i] for i in plain]], params.temperature, params.top_k,
                                       params.top_p, [rows[i].gen for i in plain])
                 picked = {i: ([t], [float(flat[offs[i], t] - lse[offs[i]])]) for i, t in zip(plain, toks)}
+            cands, cpos = None, {}
+            if amax is None:  # sampling: nucleus candidates of every drafting row's positions at once
+                sel = [j for i in live if i not in picked for j in range(offs[i], offs[i] + len(inputs[i]))]
+                if sel:
+                    cands = nucleus_candidates(flat[sel], params.temperature, params.top_k)
+                    cpos = {j: c for c, j in enumerate(sel)}
             for i in live:
                 seq = rows[i]
                 a, b = offs[i], offs[i] + len(inputs[i])
                 if i in picked:
                     emitted, lps = picked[i]
                 else:
+                    rc = None
+                    if cands is not None:
+                        c0 = cpos[a]
+                        rc = tuple(None if t is None else t[c0:c0 + b - a] for t in cands)
                     emitted, lps = verify_drafts(flat[a:b], drafts[i], params, seq.gen, lse=lse[a:b],
-                                                 argmax=None if amax is None else amax[a:b])
+                                                 argmax=None if amax is None else amax[a:b], cands=rc)
                 seq.note_acceptance(len(drafts[i]), len(emitted) - 1)
                 cache.valid[i, cur:cur + len(emitted)] = True  # last token + accepted drafts
                 finished = False

@@ -267,3 +267,54 @@ def test_shared_prefix_prefill_keeps_greedy_outputs():
         assert max(abs(p - q) for p, q in zip(x[0].logprobs, y[0].logprobs)) < 1e-3
     small.backend = "naive"
     assert [s[0].token_ids for s in a] == [x[0].token_ids for x in small.generate(prompts, SamplingParams(max_new_tokens=32), progress=False)]
+
+
+@pytest.mark.parametrize("temperature,top_k,top_p", [(0.8, 0, 0.95), (1.0, 0, 0.5), (0.7, 5, 1.0), (1.3, 4, 0.9),
+                                                     (1.0, 0, 1.0)])
+def test_nucleus_with_batched_candidates_equals_per_row(temperature, top_k, top_p):
+    from common.engine import nucleus, nucleus_candidates
+    torch.manual_seed(3)
+    logits = torch.randn(5, 60) * 3
+    cands = nucleus_candidates(logits, temperature, top_k)
+    for j in range(5):
+        a_idx, a_w = nucleus(logits[j], temperature, top_k, top_p)
+        c = tuple(None if t is None else t[j] for t in cands)
+        b_idx, b_w = nucleus(logits[j], temperature, top_k, top_p, c)
+        assert torch.equal(a_idx, b_idx) and torch.allclose(a_w, b_w)
+        ref = filter_logits(logits[j:j + 1], temperature, top_k, top_p)[0]
+        dense = torch.zeros(60).index_add_(0, b_idx, b_w)
+        assert torch.allclose(dense / dense.sum(), ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("draft", [[], [7], [7, 2], [0, 0, 0]])
+def test_verify_drafts_sampling_keeps_the_target_distribution(draft):
+    """Whatever the draft, the first emitted token is distributed as the truncated target
+    distribution (the speculative-sampling rule), with or without precomputed candidates."""
+    from common.engine import nucleus_candidates, verify_drafts
+    torch.manual_seed(4)
+    logits = torch.randn(len(draft) + 1, 12) * 2
+    params = SamplingParams(n=1, temperature=0.9, top_p=0.9, max_new_tokens=8)
+    ref = filter_logits(logits[:1], 0.9, 0, 0.9)[0]
+    cands = nucleus_candidates(logits, 0.9, 0)
+    draws = 3000
+    for pre in (None, cands):
+        counts = torch.zeros(12)
+        for d in range(draws):
+            out, lps = verify_drafts(logits, draft, params, torch.Generator().manual_seed(d), cands=pre)
+            counts[out[0]] += 1
+            assert 1 <= len(out) <= len(draft) + 1
+            assert lps[0] == pytest.approx(float(torch.log_softmax(logits[0], -1)[out[0]]), abs=1e-5)
+        emp = counts / draws
+        assert torch.all(emp[ref == 0] == 0) and torch.max(torch.abs(emp - ref)) < 0.035
+
+
+def test_verify_drafts_greedy_accepts_the_argmax_prefix():
+    from common.engine import verify_drafts
+    logits = torch.full((4, 6), -5.0)
+    for j, t in enumerate([3, 1, 4, 2]):
+        logits[j, t] = 5.0
+    params = SamplingParams(max_new_tokens=8)
+    assert verify_drafts(logits, [3, 1, 4], params, None)[0] == [3, 1, 4, 2]  # all accepted + one more
+    assert verify_drafts(logits, [3, 0, 4], params, None)[0] == [3, 1]        # stops at the first mismatch
+    assert verify_drafts(logits[:1], [], params, None)[0] == [3]
+    assert verify_drafts(logits, [3, 1, 4], params, None, argmax=[3, 1, 4, 2])[0] == [3, 1, 4, 2]
