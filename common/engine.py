@@ -483,30 +483,6 @@ class ContinuousBatcher:
                 "linear_gemm": "onednn-prepacked" if self.onednn else "torch-default"}
 
     # ---- model calls -------------------------------------------------------------------
-    def _logits_last(self, hidden):
-        return self.model.lm_head(hidden[:, -1, :]).float()
-
-    @torch.inference_mode()
-    def _prefill(self, ids: list[int], prefix: "_SlotCache | None" = None):
-        """Run one prompt alone; return (last logits [V], per-layer K/V [1,H,p,D]).
-
-        ``prefix``: the K/V of the prompt's first ``prefix.cur`` tokens, computed once for every
-        prompt of the workload that starts with them (:meth:`_shared_prefix`); only the rest of
-        the prompt is run."""
-        start = prefix.cur if prefix is not None else 0
-        cache = _SlotCache(self.n_layers, 1, self.kv_heads, self.head_dim, len(ids), self.dtype)
-        if start:
-            for layer in range(self.n_layers):
-                cache.k[layer][:, :, :start] = prefix.k[layer][:, :, :start]
-                cache.v[layer][:, :, :start] = prefix.v[layer][:, :, :start]
-            cache.cur = start
-        x = torch.tensor([ids[start:]])
-        out = self.model.model(input_ids=x, past_key_values=cache, use_cache=True,
-                               position_ids=torch.arange(start, len(ids)).unsqueeze(0),
-                               attention_mask=_causal_mask(len(ids) - start, self.dtype, len(ids)))
-        cache.cur = len(ids)
-        return self._logits_last(out.last_hidden_state)[0], cache
-
     @torch.inference_mode()
     def _prefill_group(self, group: list[list[int]], prefix: "_SlotCache | None" = None):
         """Prefill several prompts in one packed forward pass; return (last logits [k, V], a cache
@@ -539,8 +515,7 @@ class ContinuousBatcher:
             n = m
         if n < self.min_shared_prefix:
             return None
-        _, cache = self._prefill(first[:n])
-        return cache
+        return self._prefill_group([first[:n]])[1]
 
     @torch.inference_mode()
     def _verify(self, cache: _SlotCache, inputs: list[list[int]], positions: list[int],
@@ -639,7 +614,7 @@ class ContinuousBatcher:
         t_start = time.perf_counter()
         st = self.stats = {"prompts": len(prompt_ids), "prefill_s": 0.0, "prefill_tokens": 0, "steps": 0,
                            "step_s": 0.0, "step_positions": 0, "step_rows": 0, "drafted": 0, "draft_accepted": 0,
-                           "tail_steps": 0, "tail_s": 0.0}
+                           "tail_steps": 0, "tail_s": 0.0, "prefill_calls": 0}
         shared = self._shared_prefix(prompt_ids)
         st["shared_prefix_tokens"] = shared.cur if shared is not None else 0
         st["prefill_s"] += time.perf_counter() - t_start
@@ -748,7 +723,7 @@ class ContinuousBatcher:
                 group_logits, gcache = self._prefill_group([prompt_ids[pi] for pi in group], shared)
                 st["prefill_s"] += time.perf_counter() - t0
                 st["prefill_tokens"] += tokens
-                st["prefill_calls"] = st.get("prefill_calls", 0) + 1
+                st["prefill_calls"] += 1
                 for j, pi in enumerate(group):
                     admit(pi, gcache, j, group_logits[j], free)
                 free = [i for i, r in enumerate(rows) if r is None]
@@ -865,13 +840,6 @@ def draft_cap(lengths: list[int], budget: int) -> int:
         else:
             hi = mid
     return lo
-
-
-def _causal_mask(n: int, dtype, kv_len: int | None = None) -> torch.Tensor:
-    """Additive causal mask [1, 1, n, kv_len] for the last ``n`` of ``kv_len`` positions."""
-    kv_len = n if kv_len is None else kv_len
-    m = torch.full((n, kv_len), torch.finfo(dtype).min, dtype=dtype).triu(kv_len - n + 1)
-    return m[None, None]
 
 
 def eos_token_ids(model, tokenizer) -> set[int]:
