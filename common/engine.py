@@ -8,21 +8,21 @@ KV-cache layout and the attention mask are ours (a 4-D additive mask, which tran
 passes through unchanged, so any decoder-only architecture with the standard cache ``update``
 works; tested on qwen2 and llama):
 
-* one preallocated K/V buffer per layer, shape [rows, kv_heads, capacity, head_dim]; all rows
-  share a write column ``cur``; a per-row validity mask says which columns belong to the row;
+* one preallocated K/V buffer per layer, shape [rows, kv_heads, capacity, head_dim]; row i's
+  context fills columns [0, lens[i]) (a token's column is its position), a step writes the new
+  K/V right after it, and the K/V of rejected drafts is overwritten by the next step, so rows
+  never carry holes and attention reads only up to the longest row's context;
 * new prompts are prefilled together (one packed causal pass over up to ``prefill_budget``
-  prompt tokens) and each prompt's K/V written right-aligned at columns [cur - p, cur) of its
-  row; RoPE is applied before caching, so a key's column does not matter, only the mask does;
-  position ids are per row;
+  prompt tokens) and each prompt's K/V copied into its row;
 * the ``n`` samples of a prompt share one prefill (its K/V is copied into ``n`` rows), and the
   token prefix common to all prompts of a call (a chat template's system turn) is prefilled
   once and reused by every prompt;
 * steps are packed: the rows' inputs (last token + draft) are concatenated into one sequence,
-  so the linear layers compute only real positions; attention alone pads per row;
+  so the linear layers compute only real positions; attention alone pads per row, and when
+  few rows draft, only those rows pad (every row's first input attends in a single pass);
 * the linear layers run oneDNN's GEMM on prepacked weights (:class:`_OneDNNLinears`), which
   is 1.2-2x faster than torch's default MKL sgemm at decode batch sizes on our AMD CPUs;
-* columns that no live row uses are dropped (compaction), so the buffer stays within
-  max prompt + max new tokens; finished rows are dropped from the batch when the queue is empty;
+* finished rows are dropped from the batch when the queue is empty;
 * prompt-lookup speculative decoding: each row drafts the tokens that followed the latest
   earlier occurrence of its current 4/3/2-gram in its own prompt + output (chat models echo the
   prompt's signature and docstring; degenerate loops repeat themselves), and one forward pass
@@ -124,7 +124,8 @@ def pick_tokens(logits: torch.Tensor, temperature: float, top_k: int, top_p: flo
 
 
 ENGINE_ATTENTION = "engine_gqa"
-# (row index [P], column offset [P], rows, padded length) of the packed step in progress, or None
+# (row index [P], input index within the row [P], rows, longest input, split) of the packed step
+# in progress, or None; ``split`` holds the index tensors of gqa_attention's two-pass form, or None
 _PACK = None
 
 
@@ -138,13 +139,27 @@ def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scalin
     """
     pack = _PACK
     if pack is not None and query.shape[0] == 1 and key.shape[0] != 1:
-        # packed step (see ContinuousBatcher._verify): scatter the flat queries into a padded
-        # [rows, heads, t, head_dim] block, attend per row, gather the real positions back
-        row_idx, j_idx, rows, t_pad = pack
-        qp = query.new_zeros(rows, query.shape[1], t_pad, query.shape[3])
-        qp[row_idx, :, j_idx] = query[0].transpose(0, 1)
-        out, _ = gqa_attention(module, qp, key, value, attention_mask, dropout, scaling)
-        return out[row_idx, j_idx][None], None
+        # packed step (see ContinuousBatcher._verify): the flat queries go back to their rows
+        row_idx, j_idx, rows, t, split = pack
+        q = query[0].transpose(0, 1)  # [P, heads, head_dim]
+        if split is None:  # every row padded to the step's longest input
+            qp = query.new_zeros(rows, q.shape[1], t, q.shape[2])
+            qp[row_idx, :, j_idx] = q
+            out, _ = gqa_attention(module, qp, key, value, attention_mask, dropout, scaling)
+            return out[row_idx, j_idx][None], None
+        # few rows have drafts: every row's first input attends in one pass (queries of
+        # length 1), and only the drafting rows pad their later inputs to the longest draft
+        p0, r0, p1, drows, d1, j1 = split
+        out = query.new_empty(q.shape)
+        q0 = query.new_zeros(rows, q.shape[1], 1, q.shape[2])
+        q0[r0, :, 0] = q[p0]
+        o0, _ = gqa_attention(module, q0, key, value, attention_mask[:, :, :1], dropout, scaling)
+        out[p0] = o0[r0, 0]
+        qd = query.new_zeros(drows.shape[0], q.shape[1], t - 1, q.shape[2])
+        qd[d1, :, j1 - 1] = q[p1]
+        od, _ = gqa_attention(module, qd, key[drows], value[drows], attention_mask[drows, :, 1:], dropout, scaling)
+        out[p1] = od[d1, j1 - 1]
+        return out[None], None
     b, h, t, d = query.shape
     kvh = key.shape[1]
     g = h // kvh
@@ -156,6 +171,43 @@ def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scalin
     probs = torch.softmax(scores.float(), dim=-1).to(value.dtype).view(b, kvh, g * t, key.shape[2])
     out = torch.matmul(probs, value).view(b, h, t, d)
     return out.transpose(1, 2).contiguous(), None
+
+
+def step_layout(base: torch.Tensor, nvec: torch.Tensor, packed: bool = True, dtype=torch.float32):
+    """Index tensors and attention mask of one step in which row i, whose context fills columns
+    [0, base[i]), feeds ``nvec[i]`` new inputs (0: an idle row) at columns base[i], base[i] + 1, ...
+
+    Returns ``(row_idx, j_idx, t, width, mask, split)``: flat position p is row ``row_idx[p]``'s
+    input ``j_idx[p]`` (packed: only real inputs, row after row; unpacked: every row padded to
+    ``t``, the longest input); attention reads columns [0, ``width``); ``mask`` [rows, 1, t, width]
+    is additive (0 = may attend): query j of row i sees columns <= base[i] + j, and padded queries
+    repeat the row's last real one. ``split`` (packed steps where some but not all live rows
+    draft) holds the indices of :func:`gqa_attention`'s two-pass form: (positions of first inputs,
+    their rows, positions of later inputs, drafting rows, each later input's drafting-row index,
+    its input index); else None."""
+    rows = nvec.shape[0]
+    t = max(1, int(nvec.max())) if rows else 1
+    if packed:
+        row_idx = torch.repeat_interleave(torch.arange(rows), nvec)
+        j_idx = torch.arange(row_idx.shape[0]) - (torch.cumsum(nvec, 0) - nvec)[row_idx]
+        width = int((base + nvec.clamp(min=1)).max())
+    else:
+        row_idx = torch.arange(rows).repeat_interleave(t)
+        j_idx = torch.arange(t).repeat(rows)
+        width = int(base.max()) + t
+    last = torch.minimum(torch.arange(t)[None], (nvec - 1).clamp(min=0)[:, None])
+    allowed = torch.arange(width)[None, None, :] <= (base[:, None] + last)[:, :, None]
+    mask = torch.zeros(rows, 1, t, width, dtype=dtype)
+    mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
+    split = None
+    drows = (nvec > 1).nonzero().squeeze(1)
+    if packed and t > 1 and drows.shape[0] < int((nvec > 0).sum()):
+        first = j_idx == 0
+        p0, p1 = first.nonzero().squeeze(1), (~first).nonzero().squeeze(1)
+        dmap = torch.full((rows,), -1, dtype=torch.long)
+        dmap[drows] = torch.arange(drows.shape[0])
+        split = (p0, row_idx[p0], p1, drows, dmap[row_idx[p1]], j_idx[p1])
+    return row_idx, j_idx, t, width, mask, split
 
 
 def _register_attention():
@@ -223,46 +275,51 @@ class _OneDNNLinears:
 
 
 class _SlotCache:
-    """KV buffers with per-row validity; duck-types the ``update`` of a transformers Cache."""
+    """K/V buffers, one row per sequence, left-aligned: row i's keys/values fill columns
+    [0, lens[i]) of its row; duck-types the ``update`` of a transformers Cache.
+
+    A step writes row i's new K/V at columns lens[i], lens[i] + 1, ... (:meth:`begin_step`); the
+    caller then advances ``lens[i]`` by the number of them that stay (the last token and the
+    accepted drafts), so the K/V of rejected drafts is simply overwritten by the next step and
+    a row never carries holes. Attention reads columns [0, width) only, ``width`` being the
+    longest row's context plus its new inputs."""
 
     def __init__(self, n_layers, rows, kv_heads, head_dim, capacity, dtype):
         self.k = [torch.zeros(rows, kv_heads, capacity, head_dim, dtype=dtype) for _ in range(n_layers)]
         self.v = [torch.zeros(rows, kv_heads, capacity, head_dim, dtype=dtype) for _ in range(n_layers)]
-        self.valid = torch.zeros(rows, capacity, dtype=torch.bool)
-        self.cur = 0
+        self.lens = torch.zeros(rows, dtype=torch.long)
+        self._write = None  # (row index [P], column [P], width) of the step in progress
 
     @property
     def rows(self):
-        return self.valid.shape[0]
+        return self.lens.shape[0]
 
     @property
     def capacity(self):
-        return self.valid.shape[1]
+        return self.k[0].shape[2]
+
+    @property
+    def cur(self) -> int:
+        """Longest row's context length."""
+        return int(self.lens.max()) if self.rows else 0
+
+    def begin_step(self, row_idx: torch.Tensor, j_idx: torch.Tensor, width: int):
+        """The next forward pass feeds flat position p to row ``row_idx[p]`` as its
+        ``j_idx[p]``-th new input; attention will read columns [0, width)."""
+        self.ensure_capacity(width)
+        self._write = (row_idx, self.lens[row_idx] + j_idx, width)
 
     # transformers calls update(key_states, value_states, layer_idx) from each attention layer
     def update(self, k, v, layer_idx, *args, **kwargs):
-        if _PACK is not None and k.shape[0] == 1 and self.rows != 1:
-            # packed step: flat position p belongs to row row_idx[p], new column cur + j_idx[p]
-            row_idx, j_idx, _, t = _PACK
-            col = self.cur + j_idx
-            self.k[layer_idx][row_idx, :, col] = k[0].transpose(0, 1)
-            self.v[layer_idx][row_idx, :, col] = v[0].transpose(0, 1)
-            return self.k[layer_idx][:, :, :self.cur + t], self.v[layer_idx][:, :, :self.cur + t]
-        t = k.shape[2]
-        self.k[layer_idx][:, :, self.cur:self.cur + t] = k
-        self.v[layer_idx][:, :, self.cur:self.cur + t] = v
-        return self.k[layer_idx][:, :, :self.cur + t], self.v[layer_idx][:, :, :self.cur + t]
+        row_idx, col, width = self._write
+        kvh, d = k.shape[1], k.shape[3]
+        # [b, kvh, t, d] -> [b * t, kvh, d], flat position order = row after row (packed: b = 1)
+        self.k[layer_idx][row_idx, :, col] = k.transpose(1, 2).reshape(-1, kvh, d)
+        self.v[layer_idx][row_idx, :, col] = v.transpose(1, 2).reshape(-1, kvh, d)
+        return self.k[layer_idx][:, :, :width], self.v[layer_idx][:, :, :width]
 
     def get_seq_length(self, layer_idx=0):
         return self.cur
-
-    def grow_left(self, extra: int):
-        """Insert ``extra`` empty columns at the left (rare: a prompt longer than ``cur``)."""
-        pad = lambda t: torch.cat([t.new_zeros(*t.shape[:2], extra, t.shape[3]), t], dim=2)
-        self.k = [pad(t) for t in self.k]
-        self.v = [pad(t) for t in self.v]
-        self.valid = torch.cat([self.valid.new_zeros(self.rows, extra), self.valid], dim=1)
-        self.cur += extra
 
     def ensure_capacity(self, need: int):
         if need <= self.capacity:
@@ -271,29 +328,11 @@ class _SlotCache:
         pad = lambda t: torch.cat([t, t.new_zeros(*t.shape[:2], extra, t.shape[3])], dim=2)
         self.k = [pad(t) for t in self.k]
         self.v = [pad(t) for t in self.v]
-        self.valid = torch.cat([self.valid, self.valid.new_zeros(self.rows, extra)], dim=1)
-
-    def compact(self, live: torch.Tensor, keep: int = 0):
-        """Drop leading columns that no live row uses, keeping ``cur >= keep``."""
-        used = self.valid[live].any(0)[: self.cur]
-        if not used.any():
-            first = self.cur
-        else:
-            first = int(used.nonzero()[0])
-        first = min(first, max(0, self.cur - keep))
-        if first <= 0:
-            return
-        for lst in (self.k, self.v):
-            for i, t in enumerate(lst):
-                lst[i][:, :, : self.cur - first] = t[:, :, first:self.cur].clone()
-        self.valid[:, : self.cur - first] = self.valid[:, first:self.cur].clone()
-        self.valid[:, self.cur - first:] = False
-        self.cur -= first
 
     def keep_rows(self, idx: torch.Tensor):
         self.k = [t.index_select(0, idx) for t in self.k]
         self.v = [t.index_select(0, idx) for t in self.v]
-        self.valid = self.valid.index_select(0, idx)
+        self.lens = self.lens.index_select(0, idx)
 
 
 @dataclass
@@ -495,9 +534,9 @@ class ContinuousBatcher:
             for layer in range(self.n_layers):
                 cache.k[layer][:, :, :start] = prefix.k[layer][:, :, :start]
                 cache.v[layer][:, :, :start] = prefix.v[layer][:, :, :start]
-            cache.valid[:, :start] = True
-        cache.cur = start
-        logits = self._verify(cache, suffixes, [start] * len(group), last_only=True)
+        cache.lens[:] = start
+        logits = self._verify(cache, suffixes, last_only=True)
+        cache.lens = torch.tensor([len(ids) for ids in group], dtype=torch.long)
         return logits, cache
 
     def _shared_prefix(self, prompt_ids: list[list[int]]) -> "_SlotCache | None":
@@ -518,60 +557,47 @@ class ContinuousBatcher:
         return self._prefill_group([first[:n]])[1]
 
     @torch.inference_mode()
-    def _verify(self, cache: _SlotCache, inputs: list[list[int]], positions: list[int],
-                last_only: bool = False) -> torch.Tensor:
+    def _verify(self, cache: _SlotCache, inputs: list[list[int]], last_only: bool = False) -> torch.Tensor:
         """One forward step over every row; row i feeds ``inputs[i]`` (its last token, then any
-        draft tokens; empty for an idle row) at positions ``positions[i]``, ``positions[i] + 1``,
-        ... Returns the logits of all inputs, row after row: [sum(len(inputs[i])), vocab]
-        (float32); with ``last_only``, only each row's last input: [rows, vocab] (a prefill). Row
-        i's new K/V go to
-        columns ``cur .. cur + len(inputs[i])``; the caller marks which of them stay valid.
+        draft tokens; empty for an idle row) at positions ``cache.lens[i]``, ``cache.lens[i] + 1``,
+        ... (a row's column is its position). Returns the logits of all inputs, row after row:
+        [sum(len(inputs[i])), vocab] (float32); with ``last_only``, only each row's last input:
+        [rows, vocab] (a prefill). The new K/V are written after each row's context; the caller
+        advances ``cache.lens`` by the number of them that stay.
 
         The step is packed: the rows' inputs are concatenated into one sequence of
         ``sum(len(inputs[i]))`` positions, so the linear layers (nearly all of the work) compute
-        only real positions; only attention pads each row to the step's longest input (see
-        :func:`gqa_attention`). Unpacked (``self.packed = False``), every row computes
-        ``max(len(inputs[i]))`` positions."""
+        only real positions; only attention pads rows to a common input length, and when few
+        rows draft, only those rows (see :func:`gqa_attention`). Unpacked (``self.packed =
+        False``), every row computes ``max(len(inputs[i]))`` positions."""
         global _PACK
         rows = len(inputs)
-        lens = [len(x) for x in inputs]
-        t = max(1, max(lens))
-        cur = cache.cur
-        cache.ensure_capacity(cur + t)
-        new = torch.zeros(rows, t, t, dtype=torch.bool)  # query j may see new column c
-        tri = torch.ones(t, t, dtype=torch.bool).tril()
-        eye = torch.eye(t, dtype=torch.bool)
-        for i, n in enumerate(lens):
-            new[i] = eye
-            new[i, :n, :n] = tri[:n, :n]
-        allowed = torch.cat([cache.valid[:, None, :cur].expand(rows, t, cur), new], dim=2)
-        mask = torch.zeros(rows, 1, t, cur + t, dtype=self.dtype)
-        mask.masked_fill_(~allowed[:, None], torch.finfo(self.dtype).min)
-        if self.packed:
-            flat_ids = [tok for x in inputs for tok in x]
-            row_idx = torch.tensor([i for i, n in enumerate(lens) for _ in range(n)], dtype=torch.long)
-            j_idx = torch.tensor([j for n in lens for j in range(n)], dtype=torch.long)
-            pos = torch.tensor([positions[i] + j for i, n in enumerate(lens) for j in range(n)])[None]
-            _PACK = (row_idx, j_idx, rows, t)
-            try:
-                out = self.model.model(input_ids=torch.tensor([flat_ids]), past_key_values=cache, use_cache=True,
-                                       position_ids=pos, attention_mask=mask)
-            finally:
-                _PACK = None
-            flat = out.last_hidden_state[0]
-            if last_only:
-                flat = flat[torch.tensor(lens).cumsum(0) - 1]
-        else:
-            ids = torch.zeros(rows, t, dtype=torch.long)
-            pos = torch.zeros(rows, t, dtype=torch.long)
-            for i, x in enumerate(inputs):
-                ids[i, :len(x)] = torch.tensor(x, dtype=torch.long)
-                pos[i] = positions[i] + torch.arange(t)
-            out = self.model.model(input_ids=ids, past_key_values=cache, use_cache=True, position_ids=pos,
-                                   attention_mask=mask)
-            h = out.last_hidden_state
-            flat = torch.cat([h[i, n - 1:n] if last_only else h[i, :n] for i, n in enumerate(lens)])
-        cache.cur = cur + t
+        nvec = torch.tensor([len(x) for x in inputs], dtype=torch.long)
+        row_idx, j_idx, t, width, mask, split = step_layout(cache.lens, nvec, self.packed, self.dtype)
+        pos = cache.lens[row_idx] + j_idx
+        cache.begin_step(row_idx, j_idx, width)
+        try:
+            if self.packed:
+                flat_ids = torch.tensor([[tok for x in inputs for tok in x]], dtype=torch.long)
+                _PACK = (row_idx, j_idx, rows, t, split)
+                try:
+                    out = self.model.model(input_ids=flat_ids, past_key_values=cache, use_cache=True,
+                                           position_ids=pos[None], attention_mask=mask)
+                finally:
+                    _PACK = None
+                flat = out.last_hidden_state[0]
+                if last_only:
+                    flat = flat[torch.cumsum(nvec, 0) - 1]
+            else:
+                ids = torch.zeros(rows, t, dtype=torch.long)
+                for i, x in enumerate(inputs):
+                    ids[i, :len(x)] = torch.tensor(x, dtype=torch.long)
+                out = self.model.model(input_ids=ids, past_key_values=cache, use_cache=True,
+                                       position_ids=pos.view(rows, t), attention_mask=mask)
+                h = out.last_hidden_state
+                flat = torch.cat([h[i, n - 1:n] if last_only else h[i, :n] for i, n in enumerate(nvec.tolist())])
+        finally:
+            cache._write = None
         return self.model.lm_head(flat).float()
 
     # ---- main loop ---------------------------------------------------------------------
@@ -607,10 +633,9 @@ class ContinuousBatcher:
         queue = deque(range(len(prompt_ids)))
         results: dict[int, list] = {}
         pending: dict[int, int] = {}
-        # rows and columns are allocated once: every prompt fits right-aligned below column
-        # `min_cur`, and compaction never shrinks `cur` below it
+        # rows and columns are allocated once: a row holds its prompt, its tokens and one draft
         n_rows = max(n, min(self.max_batch, len(prompt_ids) * n))
-        min_cur = max(len(x) for x in prompt_ids)
+        longest = max(len(x) for x in prompt_ids)
         t_start = time.perf_counter()
         st = self.stats = {"prompts": len(prompt_ids), "prefill_s": 0.0, "prefill_tokens": 0, "steps": 0,
                            "step_s": 0.0, "step_positions": 0, "step_rows": 0, "drafted": 0, "draft_accepted": 0,
@@ -619,13 +644,11 @@ class ContinuousBatcher:
         st["shared_prefix_tokens"] = shared.cur if shared is not None else 0
         st["prefill_s"] += time.perf_counter() - t_start
         cache = _SlotCache(self.n_layers, n_rows, self.kv_heads, self.head_dim,
-                           min_cur + params.max_new_tokens + self.spec_max + self.capacity_slack, self.dtype)
-        cache.cur = min_cur
+                           longest + params.max_new_tokens + self.spec_max + 1 + self.capacity_slack, self.dtype)
         rows: list[_Seq | None] = [None] * n_rows
-        positions: list[int] = [0] * n_rows
+        positions: list[int] = [0] * n_rows  # a row's context length = its next position (0 when idle)
         last_tok: list[int] = [0] * n_rows
         stop_max = max((len(s) for s in params.stop), default=0)
-        steps = 0
 
         def finish(seq: _Seq, reason: str):
             seq.finish_reason = reason
@@ -694,14 +717,10 @@ class ContinuousBatcher:
             p = len(ids)
             for seq in new_seqs:
                 r = free.pop(0)
-                if cache.cur < p:
-                    cache.grow_left(p - cache.cur)
-                cache.ensure_capacity(cache.cur + 1)
+                cache.ensure_capacity(p + 1)
                 for layer in range(self.n_layers):
-                    cache.k[layer][r, :, cache.cur - p: cache.cur] = pcache.k[layer][j, :, :p]
-                    cache.v[layer][r, :, cache.cur - p: cache.cur] = pcache.v[layer][j, :, :p]
-                cache.valid[r] = False
-                cache.valid[r, cache.cur - p: cache.cur] = True
+                    cache.k[layer][r, :, :p] = pcache.k[layer][j, :, :p]
+                    cache.v[layer][r, :, :p] = pcache.v[layer][j, :, :p]
                 rows[r] = seq
                 positions[r] = p
                 last_tok[r] = seq.token_ids[-1]
@@ -738,11 +757,7 @@ class ContinuousBatcher:
                 positions = [positions[i] for i in live]
                 last_tok = [last_tok[i] for i in live]
                 live = list(range(len(rows)))
-            # 3) compact unused leading columns now and then
-            steps += 1
-            if cache.cur + self.spec_max + 1 >= cache.capacity or steps % 32 == 0:
-                cache.compact(torch.tensor([r is not None for r in rows]), keep=min_cur)
-            # 4) one step for every row: its last token plus, when speculating, draft tokens
+            # 3) one step for every row: its last token plus, when speculating, draft tokens
             #    looked up in its own context (prompt lookup); idle rows feed nothing when packed
             drafts = {i: rows[i].draft(params.max_new_tokens - len(rows[i].token_ids) - 1) for i in live}
             if self.packed:  # the step computes sum(1 + draft) positions: cap the drafts' total
@@ -751,12 +766,9 @@ class ContinuousBatcher:
                 cap = max(1, min(self.spec_max + 1, self.spec_budget // len(rows))) - 1
             drafts = {i: d[:cap] for i, d in drafts.items()}
             inputs = [([last_tok[i]] + drafts[i]) if rows[i] is not None else [] for i in range(len(rows))]
-            for i, r in enumerate(rows):
-                if r is None:  # idle row: attend only to its own new column
-                    cache.valid[i] = False
-            cur = cache.cur
+            cache.lens = torch.tensor(positions, dtype=torch.long)
             t0 = time.perf_counter()
-            flat = self._verify(cache, inputs, positions)
+            flat = self._verify(cache, inputs)
             dt = time.perf_counter() - t0
             st["steps"] += 1
             st["step_s"] += dt
@@ -766,7 +778,6 @@ class ContinuousBatcher:
             if not queue:
                 st["tail_steps"] += 1
                 st["tail_s"] += dt
-            cache.valid[:, cur:cache.cur] = False
             # whole-vocabulary work once for all positions: the log-normaliser (log-probabilities)
             # and, greedy, the argmax; per row only its own tokens are looked at
             offs, o = [], 0
@@ -800,10 +811,9 @@ class ContinuousBatcher:
                     emitted, lps = verify_drafts(flat[a:b], drafts[i], params, seq.gen, lse=lse[a:b],
                                                  argmax=None if amax is None else amax[a:b], cands=rc)
                 seq.note_acceptance(len(drafts[i]), len(emitted) - 1)
-                cache.valid[i, cur:cur + len(emitted)] = True  # last token + accepted drafts
                 finished = False
                 for tok, lp in zip(emitted, lps):
-                    positions[i] += 1
+                    positions[i] += 1  # the K/V of the last token and of each accepted draft stay
                     if params.logprobs:
                         seq.logprobs.append(lp)
                     if accept(seq, tok):
@@ -811,7 +821,7 @@ class ContinuousBatcher:
                         break
                 if finished:
                     rows[i] = None
-                    cache.valid[i] = False
+                    positions[i] = 0
                 else:
                     last_tok[i] = emitted[-1]
         st["wall_s"] = time.perf_counter() - t_start

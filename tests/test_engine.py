@@ -145,9 +145,9 @@ def test_lora_adapter_on_fast_path(tmp_path, resolved_default, humaneval_tasks):
 
 
 @pytest.mark.model
-def test_kv_buffer_growth_and_row_reuse_keep_greedy_outputs():
-    """Few rows, many prompts, no spare columns: rows are reused, the KV buffer must grow and be
-    compacted mid-run; outputs equal a roomy run's and the naive reference's."""
+def test_row_reuse_without_spare_columns_keeps_greedy_outputs():
+    """Few rows, many prompts, no spare columns: rows are reused by prompts of other lengths and
+    drafts reach the end of the buffer; outputs equal a roomy run's and the naive reference's."""
     from common.engine import ContinuousBatcher
     from common.models import resolve_model
     from common.sampling import LLM
@@ -318,3 +318,43 @@ def test_verify_drafts_greedy_accepts_the_argmax_prefix():
     assert verify_drafts(logits, [3, 0, 4], params, None)[0] == [3, 1]        # stops at the first mismatch
     assert verify_drafts(logits[:1], [], params, None)[0] == [3]
     assert verify_drafts(logits, [3, 1, 4], params, None, argmax=[3, 1, 4, 2])[0] == [3, 1, 4, 2]
+
+
+@pytest.mark.parametrize("base,nvec,two_pass", [
+    ([4, 6, 0, 9, 5], [1, 3, 0, 1, 2], True),   # an idle row, two drafting rows
+    ([3, 3, 3], [1, 1, 1], False),               # nobody drafts: one input per row
+    ([2, 7], [4, 3], False),                     # every live row drafts: all rows padded
+    ([0, 5, 2], [2, 1, 1], True),                # a drafting row with no context yet
+    ([5, 0, 1], [1, 0, 6], True),                # one of two live rows drafts, an idle row between
+])
+def test_packed_attention_matches_per_query_reference(base, nvec, two_pass):
+    """Packed attention (padded or two-pass) equals softmax(q k^T / sqrt(d)) v computed query by
+    query over exactly the columns the layout allows: the row's context, then its own inputs up
+    to the query."""
+    import common.engine as eng
+    torch.manual_seed(0)
+    base, nvec = torch.tensor(base), torch.tensor(nvec)
+    h, kvh, d = 4, 2, 8
+    row_idx, j_idx, t, width, mask, split = eng.step_layout(base, nvec)
+    assert (split is not None) == two_pass
+    assert width == int((base + nvec.clamp(min=1)).max())
+    n_pos = row_idx.shape[0]
+    assert n_pos == int(nvec.sum())
+    key, value = torch.randn(len(base), kvh, width, d), torch.randn(len(base), kvh, width, d)
+    query = torch.randn(1, h, n_pos, d)
+    expected = torch.empty(n_pos, h, d)
+    for p in range(n_pos):
+        r, j = int(row_idx[p]), int(j_idx[p])
+        cols = int(base[r]) + j + 1
+        for hh in range(h):
+            g = hh // (h // kvh)
+            w = torch.softmax(key[r, g, :cols] @ query[0, hh, p] / d ** 0.5, dim=0)
+            expected[p, hh] = w @ value[r, g, :cols]
+    for s in ([split, None] if split is not None else [None]):
+        eng._PACK = (row_idx, j_idx, len(base), t, s)
+        try:
+            out, _ = eng.gqa_attention(None, query, key, value, mask)
+        finally:
+            eng._PACK = None
+        assert out.shape == (1, n_pos, h, d)
+        assert torch.allclose(out[0], expected, atol=1e-5)
