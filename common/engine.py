@@ -148,17 +148,24 @@ def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scalin
             out, _ = gqa_attention(module, qp, key, value, attention_mask, dropout, scaling)
             return out[row_idx, j_idx][None], None
         # few rows have drafts: every row's first input attends in one pass (queries of
-        # length 1), and only the drafting rows pad their later inputs to the longest draft
-        p0, r0, p1, drows, d1, j1 = split
+        # length 1), block of rows by block of rows, each block reading only the columns its
+        # longest context needs; then only the drafting rows pad their later inputs to the
+        # longest draft
+        p0, r0, p1, drows, d1, j1, blocks = split
         out = query.new_empty(q.shape)
         q0 = query.new_zeros(rows, q.shape[1], 1, q.shape[2])
         q0[r0, :, 0] = q[p0]
-        o0, _ = gqa_attention(module, q0, key, value, attention_mask[:, :, :1], dropout, scaling)
+        o0 = query.new_zeros(rows, 1, q.shape[1], q.shape[2])
+        for a, b, w in blocks:
+            o0[a:b], _ = gqa_attention(module, q0[a:b], key[a:b, :, :w], value[a:b, :, :w],
+                                       attention_mask[a:b, :, :1, :w], dropout, scaling)
         out[p0] = o0[r0, 0]
-        qd = query.new_zeros(drows.shape[0], q.shape[1], t - 1, q.shape[2])
-        qd[d1, :, j1 - 1] = q[p1]
-        od, _ = gqa_attention(module, qd, key[drows], value[drows], attention_mask[drows, :, 1:], dropout, scaling)
-        out[p1] = od[d1, j1 - 1]
+        if drows.shape[0]:
+            qd = query.new_zeros(drows.shape[0], q.shape[1], t - 1, q.shape[2])
+            qd[d1, :, j1 - 1] = q[p1]
+            od, _ = gqa_attention(module, qd, key[drows], value[drows], attention_mask[drows, :, 1:], dropout,
+                                  scaling)
+            out[p1] = od[d1, j1 - 1]
         return out[None], None
     b, h, t, d = query.shape
     kvh = key.shape[1]
@@ -173,6 +180,9 @@ def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scalin
     return out.transpose(1, 2).contiguous(), None
 
 
+ATTENTION_BLOCK = 16  # rows per block in the first-input attention pass (see step_layout)
+
+
 def step_layout(base: torch.Tensor, nvec: torch.Tensor, packed: bool = True, dtype=torch.float32):
     """Index tensors and attention mask of one step in which row i, whose context fills columns
     [0, base[i]), feeds ``nvec[i]`` new inputs (0: an idle row) at columns base[i], base[i] + 1, ...
@@ -181,10 +191,13 @@ def step_layout(base: torch.Tensor, nvec: torch.Tensor, packed: bool = True, dty
     input ``j_idx[p]`` (packed: only real inputs, row after row; unpacked: every row padded to
     ``t``, the longest input); attention reads columns [0, ``width``); ``mask`` [rows, 1, t, width]
     is additive (0 = may attend): query j of row i sees columns <= base[i] + j, and padded queries
-    repeat the row's last real one. ``split`` (packed steps where some but not all live rows
-    draft) holds the indices of :func:`gqa_attention`'s two-pass form: (positions of first inputs,
-    their rows, positions of later inputs, drafting rows, each later input's drafting-row index,
-    its input index); else None."""
+    repeat the row's last real one. ``split`` (packed steps in which not every live row drafts)
+    holds the indices of :func:`gqa_attention`'s two-pass form: (positions of first inputs, their
+    rows, positions of later inputs, drafting rows, each later input's drafting-row index, its
+    input index, blocks); ``blocks`` lists ``(first row, end row, columns)`` of the first-input
+    pass: ``ATTENTION_BLOCK`` rows at a time, each reading only up to its longest live context
+    (blocks of idle rows are skipped), so short rows do not pay for the longest one's columns.
+    Otherwise ``split`` is None and every row attends over ``width`` columns."""
     rows = nvec.shape[0]
     t = max(1, int(nvec.max())) if rows else 1
     if packed:
@@ -201,12 +214,18 @@ def step_layout(base: torch.Tensor, nvec: torch.Tensor, packed: bool = True, dty
     mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
     split = None
     drows = (nvec > 1).nonzero().squeeze(1)
-    if packed and t > 1 and drows.shape[0] < int((nvec > 0).sum()):
+    if packed and drows.shape[0] < int((nvec > 0).sum()):
         first = j_idx == 0
         p0, p1 = first.nonzero().squeeze(1), (~first).nonzero().squeeze(1)
         dmap = torch.full((rows,), -1, dtype=torch.long)
         dmap[drows] = torch.arange(drows.shape[0])
-        split = (p0, row_idx[p0], p1, drows, dmap[row_idx[p1]], j_idx[p1])
+        need = torch.where(nvec > 0, base + 1, 0).tolist()  # columns a row's first input reads
+        blocks = []
+        for a in range(0, rows, ATTENTION_BLOCK):
+            w = max(need[a:a + ATTENTION_BLOCK])
+            if w:
+                blocks.append((a, min(rows, a + ATTENTION_BLOCK), w))
+        split = (p0, row_idx[p0], p1, drows, dmap[row_idx[p1]], j_idx[p1], blocks)
     return row_idx, j_idx, t, width, mask, split
 
 
@@ -574,6 +593,9 @@ class ContinuousBatcher:
         rows = len(inputs)
         nvec = torch.tensor([len(x) for x in inputs], dtype=torch.long)
         row_idx, j_idx, t, width, mask, split = step_layout(cache.lens, nvec, self.packed, self.dtype)
+        # K/V columns attention reads per layer and kv head (its memory traffic), for the stats
+        self.kv_columns = (sum((b - a) * w for a, b, w in split[-1]) + split[3].shape[0] * width
+                           if split is not None else rows * width)
         pos = cache.lens[row_idx] + j_idx
         cache.begin_step(row_idx, j_idx, width)
         try:
@@ -639,7 +661,8 @@ class ContinuousBatcher:
         t_start = time.perf_counter()
         st = self.stats = {"prompts": len(prompt_ids), "prefill_s": 0.0, "prefill_tokens": 0, "steps": 0,
                            "step_s": 0.0, "step_positions": 0, "step_rows": 0, "drafted": 0, "draft_accepted": 0,
-                           "tail_steps": 0, "tail_s": 0.0, "prefill_calls": 0}
+                           "tail_steps": 0, "tail_s": 0.0, "prefill_calls": 0,
+                           "kv_columns": 0}
         shared = self._shared_prefix(prompt_ids)
         st["shared_prefix_tokens"] = shared.cur if shared is not None else 0
         st["prefill_s"] += time.perf_counter() - t_start
@@ -773,6 +796,7 @@ class ContinuousBatcher:
             st["steps"] += 1
             st["step_s"] += dt
             st["step_positions"] += sum(len(x) for x in inputs)
+            st["kv_columns"] += self.kv_columns
             st["step_rows"] += len(live)
             st["drafted"] += sum(len(d) for d in drafts.values())
             if not queue:

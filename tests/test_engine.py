@@ -320,24 +320,32 @@ def test_verify_drafts_greedy_accepts_the_argmax_prefix():
     assert verify_drafts(logits, [3, 1, 4], params, None, argmax=[3, 1, 4, 2])[0] == [3, 1, 4, 2]
 
 
-@pytest.mark.parametrize("base,nvec,two_pass", [
-    ([4, 6, 0, 9, 5], [1, 3, 0, 1, 2], True),   # an idle row, two drafting rows
-    ([3, 3, 3], [1, 1, 1], False),               # nobody drafts: one input per row
-    ([2, 7], [4, 3], False),                     # every live row drafts: all rows padded
-    ([0, 5, 2], [2, 1, 1], True),                # a drafting row with no context yet
-    ([5, 0, 1], [1, 0, 6], True),                # one of two live rows drafts, an idle row between
+@pytest.mark.parametrize("base,nvec,block,two_pass", [
+    ([4, 6, 0, 9, 5], [1, 3, 0, 1, 2], 16, True),   # an idle row, two drafting rows
+    ([4, 6, 0, 9, 5], [1, 3, 0, 1, 2], 2, True),    # the same in blocks of 2 rows
+    ([3, 3, 3], [1, 1, 1], 16, True),               # nobody drafts: one input per row
+    ([2, 7], [4, 3], 16, False),                    # every live row drafts: all rows padded
+    ([0, 5, 2], [2, 1, 1], 16, True),               # a drafting row with no context yet
+    ([5, 0, 1], [1, 0, 6], 16, True),               # one of two live rows drafts, an idle row between
+    ([5, 0, 0, 8, 2, 0], [1, 0, 0, 2, 1, 0], 2, True),  # a block of idle rows is skipped
 ])
-def test_packed_attention_matches_per_query_reference(base, nvec, two_pass):
-    """Packed attention (padded or two-pass) equals softmax(q k^T / sqrt(d)) v computed query by
-    query over exactly the columns the layout allows: the row's context, then its own inputs up
-    to the query."""
+def test_packed_attention_matches_per_query_reference(monkeypatch, base, nvec, block, two_pass):
+    """Packed attention (padded, or two-pass in row blocks) equals softmax(q k^T / sqrt(d)) v
+    computed query by query over exactly the columns the layout allows: the row's context, then
+    its own inputs up to the query."""
     import common.engine as eng
+    monkeypatch.setattr(eng, "ATTENTION_BLOCK", block)
     torch.manual_seed(0)
     base, nvec = torch.tensor(base), torch.tensor(nvec)
     h, kvh, d = 4, 2, 8
     row_idx, j_idx, t, width, mask, split = eng.step_layout(base, nvec)
     assert (split is not None) == two_pass
     assert width == int((base + nvec.clamp(min=1)).max())
+    if split is not None:  # blocks read only what their live rows need; idle blocks are skipped
+        for a, b, w in split[-1]:
+            assert w == max(int(base[r]) + 1 for r in range(a, b) if nvec[r] > 0)
+        covered = {r for a, b, _ in split[-1] for r in range(a, b)}
+        assert all(r in covered for r in range(len(base)) if nvec[r] > 0)
     n_pos = row_idx.shape[0]
     assert n_pos == int(nvec.sum())
     key, value = torch.randn(len(base), kvh, width, d), torch.randn(len(base), kvh, width, d)
