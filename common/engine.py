@@ -147,11 +147,11 @@ def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scalin
             qp[row_idx, :, j_idx] = q
             out, _ = gqa_attention(module, qp, key, value, attention_mask, dropout, scaling)
             return out[row_idx, j_idx][None], None
-        # few rows have drafts: every row's first input attends in one pass (queries of
+        # not every row drafts: every row's first input attends in one pass (queries of
         # length 1), block of rows by block of rows, each block reading only the columns its
         # longest context needs; then only the drafting rows pad their later inputs to the
-        # longest draft
-        p0, r0, p1, drows, d1, j1, blocks = split
+        # longest draft, over the columns the drafting rows need
+        p0, r0, p1, drows, d1, j1, wd, blocks = split
         out = query.new_empty(q.shape)
         q0 = query.new_zeros(rows, q.shape[1], 1, q.shape[2])
         q0[r0, :, 0] = q[p0]
@@ -163,8 +163,8 @@ def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scalin
         if drows.shape[0]:
             qd = query.new_zeros(drows.shape[0], q.shape[1], t - 1, q.shape[2])
             qd[d1, :, j1 - 1] = q[p1]
-            od, _ = gqa_attention(module, qd, key[drows], value[drows], attention_mask[drows, :, 1:], dropout,
-                                  scaling)
+            od, _ = gqa_attention(module, qd, key[drows, :, :wd], value[drows, :, :wd],
+                                  attention_mask[drows, :, 1:, :wd], dropout, scaling)
             out[p1] = od[d1, j1 - 1]
         return out[None], None
     b, h, t, d = query.shape
@@ -194,7 +194,7 @@ def step_layout(base: torch.Tensor, nvec: torch.Tensor, packed: bool = True, dty
     repeat the row's last real one. ``split`` (packed steps in which not every live row drafts)
     holds the indices of :func:`gqa_attention`'s two-pass form: (positions of first inputs, their
     rows, positions of later inputs, drafting rows, each later input's drafting-row index, its
-    input index, blocks); ``blocks`` lists ``(first row, end row, columns)`` of the first-input
+    input index, columns the drafting rows read, blocks); ``blocks`` lists ``(first row, end row, columns)`` of the first-input
     pass: ``ATTENTION_BLOCK`` rows at a time, each reading only up to its longest live context
     (blocks of idle rows are skipped), so short rows do not pay for the longest one's columns.
     Otherwise ``split`` is None and every row attends over ``width`` columns."""
@@ -225,7 +225,8 @@ def step_layout(base: torch.Tensor, nvec: torch.Tensor, packed: bool = True, dty
             w = max(need[a:a + ATTENTION_BLOCK])
             if w:
                 blocks.append((a, min(rows, a + ATTENTION_BLOCK), w))
-        split = (p0, row_idx[p0], p1, drows, dmap[row_idx[p1]], j_idx[p1], blocks)
+        wd = int((base[drows] + nvec[drows]).max()) if drows.shape[0] else 0
+        split = (p0, row_idx[p0], p1, drows, dmap[row_idx[p1]], j_idx[p1], wd, blocks)
     return row_idx, j_idx, t, width, mask, split
 
 
@@ -594,7 +595,7 @@ class ContinuousBatcher:
         nvec = torch.tensor([len(x) for x in inputs], dtype=torch.long)
         row_idx, j_idx, t, width, mask, split = step_layout(cache.lens, nvec, self.packed, self.dtype)
         # K/V columns attention reads per layer and kv head (its memory traffic), for the stats
-        self.kv_columns = (sum((b - a) * w for a, b, w in split[-1]) + split[3].shape[0] * width
+        self.kv_columns = (sum((b - a) * w for a, b, w in split[-1]) + split[3].shape[0] * split[6]
                            if split is not None else rows * width)
         pos = cache.lens[row_idx] + j_idx
         cache.begin_step(row_idx, j_idx, width)

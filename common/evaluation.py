@@ -114,9 +114,12 @@ def generate_samples(get_llm, tasks: list[dict], protocol, params, log_: JsonlLo
     position = {t["task_id"]: i for i, t in enumerate(tasks)}
     llm.generate(prompts, params, on_done=on_done, progress=progress, desc="generate",
                  seed_keys=[position[t["task_id"]] for t in todo])
+    gen_s = time.time() - t0
     if info is not None and getattr(llm, "last_engine_stats", None):
-        info["engine"] = {**llm.last_engine, "breakdown": llm.last_engine_stats}
-    return time.time() - t0
+        from common.runtime import gemm_probe  # the machine's GEMM rate right after the timed run
+        info["engine"] = {**llm.last_engine, "breakdown": llm.last_engine_stats,
+                          "machine_gemm_gflops_after": gemm_probe()["gflops"]}
+    return gen_s
 
 
 def score_rows(tasks_by_id: dict, rows: list[dict], workers: int | None, timeout: float | None,

@@ -160,7 +160,7 @@ def _main(argv) -> int:
     from common.models import resolve_model
     from common.prompts import get_protocol
     from common.results import JsonlLog, provenance, results_root, write_json_atomic
-    from common.runtime import model_info
+    from common.runtime import gemm_probe, model_info
     from common.sampling import LLM, SamplingParams
     from common.sandbox import score_humaneval
 
@@ -190,7 +190,9 @@ def _main(argv) -> int:
         params = w["params"]
         n_base = min(w["base"] or len(prompts), len(prompts))
         print(f"workload ({name}): {len(prompts)} prompts x n={params.n}; engine first", flush=True)
+        probe_before = gemm_probe()
         eng_out, eng_wall, eng_peak = run_engine(llm, prompts, params)
+        probe_after = gemm_probe()
         result["engine"].update(llm.last_engine)
         eng_tokens = sum(c.n_tokens for comps in eng_out for c in comps)
         # the engine run is timed whole and redone on every invocation: its file is rewritten
@@ -210,7 +212,9 @@ def _main(argv) -> int:
             "engine": {"prompts": len(prompts), "useful_tokens": eng_tokens, "wall_s": round(eng_wall, 1),
                        "tokens_per_s": round(eng_rate, 2), "peak_rss_gb": round(eng_peak / 2**30, 2),
                        "finish_reasons": dict(collections.Counter(c.finish_reason for cs in eng_out for c in cs)),
-                       "breakdown": llm.last_engine_stats},
+                       "breakdown": llm.last_engine_stats,
+                       "machine_gemm_gflops": {"before": probe_before["gflops"], "after": probe_after["gflops"],
+                                               "probe": probe_before}},
             "naive": {"prompts": n_base, "useful_tokens": nv_tokens, "wall_s": round(nv_wall, 1),
                       "tokens_per_s": round(nv_rate, 2),
                       "peak_rss_gb": round(max(r["peak_rss"] for r in naive_rows) / 2**30, 2)},

@@ -85,23 +85,33 @@ def generation_table(res: dict[str, dict]) -> str:
         brk.append(("full HumanEval run", full_engine["breakdown"]))
     if brk:
         rows += ["", "Where the engine's time went (seconds of its wall time; positions = tokens run through the model "
-                 "in decode steps, including rejected drafts):", "",
+                 "in decode steps, including rejected drafts; K/V columns = cached (row, position) pairs that attention "
+                 "reads per layer, its memory traffic):", "",
                  "| workload | wall | prefill (tokens) | decode steps | step time | positions / step | rows / step | "
-                 "drafted → accepted | after the queue emptied | other |", "|---|---|---|---|---|---|---|---|---|---|"]
+                 "drafted → accepted | after the queue emptied | other | attention K/V columns / step |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|"]
         for w, b in brk:
             steps = max(b["steps"], 1)
             rows.append(f"| {w} | {b['wall_s']:.0f} s | {b['prefill_s']:.0f} s ({b['prefill_tokens']}, shared prefix "
                         f"{b.get('shared_prefix_tokens', 0)}) | {b['steps']} | {b['step_s']:.0f} s | "
                         f"{b['step_positions'] / steps:.1f} | {b['step_rows'] / steps:.1f} | "
                         f"{b['drafted']} → {b['draft_accepted']} | {b['tail_steps']} steps, {b['tail_s']:.0f} s | "
-                        f"{b['other_s']:.0f} s |")
+                        f"{b['other_s']:.0f} s | {round(b['kv_columns'] / steps) if 'kv_columns' in b else '–'} |")
     e = r.get("engine") or {}
     rows.append("")
     extra = "".join(f", {k} {e[k]}" for k in ("spec_budget", "packed_steps", "shared_prefix", "linear_gemm") if k in e)
     rows.append(f"Engine settings: max_batch {e.get('max_batch')}, spec_max {e.get('spec_max')}{extra}, "
                 f"dtype {e.get('dtype')}; the naive baseline ran on the first prompts of each workload where it "
                 f"shows fewer prompts.")
+    probes = [f"({w}) {d['engine']['machine_gemm_gflops']['before']} before / "
+              f"{d['engine']['machine_gemm_gflops']['after']} after" for w, d in r["workloads"].items()
+              if d["engine"].get("machine_gemm_gflops")]
     f = r.get("full_humaneval_greedy")
+    if f and (f.get("engine_last_invocation") or {}).get("machine_gemm_gflops_after"):
+        probes.append(f"full run {f['engine_last_invocation']['machine_gemm_gflops_after']} after")
+    if probes:
+        rows.append("Machine speed when the engine ran (GFLOPS of one 128×896×4864 float32 GEMM, "
+                    "`common.runtime.gemm_probe`): " + "; ".join(probes) + ".")
     if f:
         rows.append(f"Full greedy HumanEval run (164 tasks, qwen-official, measured in `{f['run']}`, max_batch "
                     f"{f['max_batch']}): {f['total_s']:.0f} s against the {f['target_s']:.0f} s target "

@@ -47,6 +47,7 @@ def test_eval_raw_two_tasks_then_resume(tmp_path):
     b = eng["breakdown"]
     assert b["prompts"] == 2 and b["generated_tokens"] == sum(r["n_tokens"] for r in rows)
     assert 0 < b["prefill_s"] + b["step_s"] <= b["wall_s"] + 1e-6
+    assert b["kv_columns"] > 0 and eng["machine_gemm_gflops_after"] > 0
     # resume: same command, nothing generated again, same verdicts
     p2 = _run(args)
     assert p2.returncode == 0, p2.stderr[-3000:]
