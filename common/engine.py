@@ -48,6 +48,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 
@@ -183,6 +184,22 @@ def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scalin
 ATTENTION_BLOCK = 16  # rows per block in the first-input attention pass (see step_layout)
 
 
+class _Split(NamedTuple):
+    """Indices of :func:`gqa_attention`'s two-pass form of a packed step (see step_layout)."""
+    p0: torch.Tensor      # flat positions of every row's first input
+    r0: torch.Tensor      # their rows
+    p1: torch.Tensor      # flat positions of later (draft) inputs
+    drows: torch.Tensor   # rows with drafts
+    d1: torch.Tensor      # each later input's index among the drafting rows
+    j1: torch.Tensor      # its input index within its row
+    wd: int               # columns the drafting rows read
+    blocks: list          # (first row, end row, columns) of the first-input pass
+
+    def kv_columns(self) -> int:
+        """Cached (row, column) pairs both passes read per layer and kv head."""
+        return sum((b - a) * w for a, b, w in self.blocks) + self.drows.shape[0] * self.wd
+
+
 def step_layout(base: torch.Tensor, nvec: torch.Tensor, packed: bool = True, dtype=torch.float32):
     """Index tensors and attention mask of one step in which row i, whose context fills columns
     [0, base[i]), feeds ``nvec[i]`` new inputs (0: an idle row) at columns base[i], base[i] + 1, ...
@@ -192,12 +209,11 @@ def step_layout(base: torch.Tensor, nvec: torch.Tensor, packed: bool = True, dty
     ``t``, the longest input); attention reads columns [0, ``width``); ``mask`` [rows, 1, t, width]
     is additive (0 = may attend): query j of row i sees columns <= base[i] + j, and padded queries
     repeat the row's last real one. ``split`` (packed steps in which not every live row drafts)
-    holds the indices of :func:`gqa_attention`'s two-pass form: (positions of first inputs, their
-    rows, positions of later inputs, drafting rows, each later input's drafting-row index, its
-    input index, columns the drafting rows read, blocks); ``blocks`` lists ``(first row, end row, columns)`` of the first-input
-    pass: ``ATTENTION_BLOCK`` rows at a time, each reading only up to its longest live context
-    (blocks of idle rows are skipped), so short rows do not pay for the longest one's columns.
-    Otherwise ``split`` is None and every row attends over ``width`` columns."""
+    holds the indices of :func:`gqa_attention`'s two-pass form (:class:`_Split`); its ``blocks``
+    cover the first-input pass ``ATTENTION_BLOCK`` rows at a time, each reading only up to its
+    longest live context (blocks of idle rows are skipped), so short rows do not pay for the
+    longest one's columns. Otherwise ``split`` is None and every row attends over ``width``
+    columns."""
     rows = nvec.shape[0]
     t = max(1, int(nvec.max())) if rows else 1
     if packed:
@@ -226,7 +242,7 @@ def step_layout(base: torch.Tensor, nvec: torch.Tensor, packed: bool = True, dty
             if w:
                 blocks.append((a, min(rows, a + ATTENTION_BLOCK), w))
         wd = int((base[drows] + nvec[drows]).max()) if drows.shape[0] else 0
-        split = (p0, row_idx[p0], p1, drows, dmap[row_idx[p1]], j_idx[p1], wd, blocks)
+        split = _Split(p0, row_idx[p0], p1, drows, dmap[row_idx[p1]], j_idx[p1], wd, blocks)
     return row_idx, j_idx, t, width, mask, split
 
 
@@ -595,8 +611,7 @@ class ContinuousBatcher:
         nvec = torch.tensor([len(x) for x in inputs], dtype=torch.long)
         row_idx, j_idx, t, width, mask, split = step_layout(cache.lens, nvec, self.packed, self.dtype)
         # K/V columns attention reads per layer and kv head (its memory traffic), for the stats
-        self.kv_columns = (sum((b - a) * w for a, b, w in split[-1]) + split[3].shape[0] * split[6]
-                           if split is not None else rows * width)
+        self.kv_columns = split.kv_columns() if split is not None else rows * width
         pos = cache.lens[row_idx] + j_idx
         cache.begin_step(row_idx, j_idx, width)
         try:

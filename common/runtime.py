@@ -26,6 +26,19 @@ def lazy_llm(resolved, args, adapter: str | None = "__from_args__"):
     return get
 
 
+def time_call(fn, min_seconds: float) -> float:
+    """Mean seconds per call, after one warm-up call, over at least ``min_seconds`` and 3 calls."""
+    import time
+    fn()
+    n, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        dt = time.perf_counter() - t0
+        if dt >= min_seconds and n >= 3:
+            return dt / n
+
+
 def gemm_probe(seconds: float = 1.0, rows: int = 128, k: int = 896, n: int = 4864) -> dict:
     """How fast this machine multiplies matrices right now: float32 GFLOPS of torch's default
     ``linear`` on one decode-step-sized GEMM (rows x k times k x n, the 0.5B model's MLP
@@ -34,15 +47,8 @@ def gemm_probe(seconds: float = 1.0, rows: int = 128, k: int = 896, n: int = 486
     Why: our machines are shared, and the same code has measured up to 2x slower at one time of
     day than at another; a timing result records the probe next to it so that a reader can
     tell the code's speed from the machine's."""
-    import time
     import torch
     g = torch.Generator().manual_seed(0)
     x, w = torch.randn(rows, k, generator=g), torch.randn(n, k, generator=g)
-    for _ in range(3):
-        torch.nn.functional.linear(x, w)
-    t0, calls = time.perf_counter(), 0
-    while time.perf_counter() - t0 < seconds:
-        torch.nn.functional.linear(x, w)
-        calls += 1
-    dt = (time.perf_counter() - t0) / calls
+    dt = time_call(lambda: torch.nn.functional.linear(x, w), seconds)
     return {"shape": [rows, k, n], "gflops": round(2 * rows * k * n / dt / 1e9, 1), "threads": torch.get_num_threads()}

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,20 +46,9 @@ def layer_shapes(cfg) -> dict[str, tuple[int, int]]:
             "down_proj": (cfg.intermediate_size, h), "lm_head": (h, cfg.vocab_size)}
 
 
-def time_call(fn, min_seconds: float) -> float:
-    """Mean seconds per call, after one warm-up call, over at least ``min_seconds``."""
-    fn()
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        dt = time.perf_counter() - t0
-        if dt >= min_seconds and n >= 3:
-            return dt / n
-
-
 def measure(k: int, n: int, rows: int, min_seconds: float, seed: int = 0) -> dict:
     import torch
+    from common.runtime import time_call
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(n, k, generator=g) / k ** 0.5
     x = torch.randn(rows, k, generator=g)
