@@ -34,13 +34,12 @@ import ast
 import builtins
 import dataclasses
 import gzip
-import hashlib
 import json
 import os
 import textwrap
 from pathlib import Path
 
-from common.results import InputError
+from common.results import InputError, file_sha256
 
 BENCHMARKS = ("humaneval", "humaneval_plus", "humaneval_plus_base", "mbpp", "mbpp_sanitized",
               "gsm8k", "math500", "aime")
@@ -97,11 +96,6 @@ def _read_jsonl_any(path: Path) -> list[dict]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt") as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of the file's bytes (of the .gz itself for gzipped files)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_humaneval() -> list[dict]:

@@ -1,8 +1,9 @@
 """Shared argparse groups, so each default lives once and every script spells flags alike.
 
 Scripts call ``add_model_args``/``add_sampling_args``/``add_run_args`` on their parser and
-``run_main(main_fn)`` to turn InputError/ModelError/ValueError into a one-paragraph message
-and a non-zero exit, never a traceback.
+``run_main(main_fn)`` to turn the project's own errors (InputError, ModelError: bad flags, files,
+values, models) into a one-line message and exit status 2; anything else is a bug and keeps its
+traceback.
 """
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
                    help="results/<run-name>/ (default: derived from model, protocol and sampling)")
     g.add_argument("--out-dir", default=None, help="results root (default: ./results or $SELFIMPROVE_RESULTS)")
     g.add_argument("--limit", type=int, default=None, help="only the first N tasks (quick runs)")
-    g.add_argument("--workers", type=int, default=None, help="sandbox workers (default: CPU count)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="sandbox workers (default: one per CPU, common.sandbox.default_workers)")
     g.add_argument("--timeout", type=float, default=None,
                    help="per-program wall-clock limit in seconds (default: the sandbox's)")
     g.add_argument("--overwrite", action="store_true",
@@ -85,13 +87,14 @@ def sampling_from_args(args, protocol=None, logprobs: bool = False):
 
 
 def run_main(fn, argv=None) -> int:
-    """Run ``fn(argv)``; user errors become a message and exit status 2."""
+    """Run ``fn(argv)``; the project's own errors become a one-line message and exit status 2
+    (``SELFIMPROVE_DEBUG=1`` shows their traceback too); any other exception propagates."""
     from common.models import ModelError
     from common.results import InputError
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     try:
         return fn(argv) or 0
-    except (InputError, ModelError, ValueError) as e:
+    except (InputError, ModelError) as e:
         if os.environ.get("SELFIMPROVE_DEBUG"):
             raise
         print(f"error: {e}", file=sys.stderr)

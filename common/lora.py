@@ -46,6 +46,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.results import InputError
+
 log = logging.getLogger(__name__)
 
 FORMATS = ("chat-masked", "raw-markdown")
@@ -94,7 +96,7 @@ class TrainConfig:
         ]
         for ok, msg in checks:
             if not ok:
-                raise ValueError(msg)
+                raise InputError(msg)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -278,7 +280,7 @@ def _device(cfg: TrainConfig) -> str:
     if cfg.device == "cuda":
         import torch
         if not torch.cuda.is_available():
-            raise ValueError("--device cuda: no CUDA device visible to torch")
+            raise InputError("--device cuda: no CUDA device visible to torch")
     return cfg.device
 
 
@@ -296,7 +298,7 @@ def train_lora(model, tokenizer, examples: list[dict], cfg: TrainConfig, on_step
     from transformers import get_linear_schedule_with_warmup
 
     if not examples:
-        raise ValueError("no training examples (every pair was empty after encoding)")
+        raise InputError("no training examples (every pair was empty after encoding)")
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     device = _device(cfg)

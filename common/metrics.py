@@ -60,7 +60,19 @@ def pass_at_k_per_task(counts: Mapping[str, tuple[int, int]], k: int) -> dict[st
     return out
 
 
-def _counts(outcomes: Mapping[str, Sequence[bool]]) -> dict[str, tuple[int, int]]:
+KS_LADDER = (1, 2, 4, 5, 8, 10, 16, 20, 32, 50, 64, 100, 128, 256)
+
+
+def ks_for(n: int) -> list[int]:
+    """The k values every script reports for n samples per task: the ladder's values up to n,
+    and n itself (n = 1: just [1])."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    return sorted({k for k in KS_LADDER if k <= n} | {n})
+
+
+def sample_counts(outcomes: Mapping[str, Sequence[bool]]) -> dict[str, tuple[int, int]]:
+    """task -> (samples, passing samples); an empty mapping or a task with no samples raises."""
     if not outcomes:
         raise ValueError("no tasks: outcomes is empty")
     counts = {}
@@ -102,7 +114,7 @@ def pass_at_k_summary(outcomes: Mapping[str, Sequence[bool]], ks: Iterable[int] 
     percentile bootstrap over tasks. Raises ValueError for empty outcomes, a task with no
     samples, or k larger than the smallest n (never silently dropped).
     """
-    counts = _counts(outcomes)
+    counts = sample_counts(outcomes)
     ks = _check_ks(ks, counts)
     ns = [n for n, _ in counts.values()]
     out = {}
@@ -311,7 +323,7 @@ def difficulty_slices(outcomes: Mapping[str, Sequence[bool]], ks: Iterable[int] 
     fallback: an empty slice has ``n_tasks`` 0 and no pass@k entries (named, not omitted).
     k larger than the smallest n raises ValueError (as in :func:`pass_at_k_summary`).
     """
-    counts = _counts(outcomes)
+    counts = sample_counts(outcomes)
     ks = _check_ks(ks, counts)
     if rates is None:
         rates = {t: c / n for t, (n, c) in counts.items()}

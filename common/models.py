@@ -25,6 +25,8 @@ import os
 import shutil
 from pathlib import Path
 
+from common.results import file_sha256
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -82,14 +84,6 @@ class ModelError(RuntimeError):
 
 def cache_root() -> Path:
     return Path(os.environ.get("SELFIMPROVE_CACHE", Path.home() / ".cache" / "selfimprove"))
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _package_dir(top: str) -> Path | None:
@@ -223,7 +217,7 @@ def resolve_model(ref: str = DEFAULT_MODEL) -> ResolvedModel:
     if p.suffix == ".gguf":
         if not p.is_file():
             raise ModelError(f"--model {ref}: no such GGUF file")
-        sha = sha256_file(p)
+        sha = file_sha256(p)
         d = _convert_gguf(p.resolve(), cache_root() / "gguf" / sha[:16] / "hf", sha)
         return ResolvedModel(ref, "gguf", str(d), sha)
     if p.exists() or ref.startswith((".", "/", "~")) or ref.count("/") != 1:
@@ -231,7 +225,41 @@ def resolve_model(ref: str = DEFAULT_MODEL) -> ResolvedModel:
             f"--model {ref!r} is not an embedded alias ({', '.join(EMBEDDED)}), a checkpoint "
             f"directory, a .gguf file, or a Hugging Face id of the form owner/name"
         )
+    _check_hub_id_loadable(ref)
     return ResolvedModel(ref, "hub", ref, None)
+
+
+def _check_hub_id_loadable(ref: str) -> None:
+    """A hub id must be in the local Hugging Face cache or the hub must answer; otherwise say
+    what to download and where, before any run directory exists (not a transformers traceback
+    half-way through a run)."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    try:
+        snapshot_download(ref, local_files_only=True, allow_patterns=["config.json"])
+        return  # cached
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
+        pass
+    if not constants.HF_HUB_OFFLINE and _hub_reachable():
+        return  # from_pretrained will download it
+    raise ModelError(
+        f"--model {ref}: not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and the hub "
+        f"is not reachable; on a machine with network run `huggingface-cli download {ref}` and copy "
+        f"its models--{ref.replace('/', '--')} folder into that cache, or pass a local checkpoint "
+        f"directory or .gguf file to --model")
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def _dir_weights_sha(d: Path) -> str | None:
@@ -241,17 +269,7 @@ def _dir_weights_sha(d: Path) -> str | None:
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode())
-        h.update(sha256_file(f).encode())
-    return h.hexdigest()
-
-
-def dir_sha256(d: str | Path) -> str:
-    """Stable hash of every file in a directory (adapters), for provenance."""
-    d = Path(d)
-    h = hashlib.sha256()
-    for f in sorted(p for p in d.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(d)).encode())
-        h.update(sha256_file(f).encode())
+        h.update(file_sha256(f).encode())
     return h.hexdigest()
 
 

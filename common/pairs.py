@@ -46,6 +46,8 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from common.results import file_sha256
+
 PAIR_FIELDS = ("signature", "tests", "broken", "error", "fixed")
 PROVENANCE_FIELDS = ("problem_id", "broken_index", "fixed_index", "source", "model", "seed")
 
@@ -191,10 +193,6 @@ def load_pairs(path: str | Path) -> list[dict]:
     if bad:
         raise InputError(format_bad_lines(path, bad))
     return pairs
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def pairs_provenance(path: str | Path, pairs: list[dict]) -> dict:

@@ -29,13 +29,13 @@ import dataclasses
 import gc
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.prompts import PAPER_MULTI_SYSTEM, PAPER_SYSTEM
-from common.results import InputError, JsonlLog, write_json_atomic
+from common.results import InputError, JsonlLog, slug, write_json_atomic, write_jsonl_atomic
+from common.rundir import StageBook, prepare_run_dir, read_rows
 from common.sandbox import MINING_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class MiningConfig:
              "generation and solving temperatures must be > 0 (several distinct samples are needed)"),
         ]:
             if not ok:
-                raise ValueError(msg)
+                raise InputError(msg)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -265,55 +265,6 @@ def model_args_info(resolved, args, adapter: str | None) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-class StageBook:
-    """``stages.json`` of a run: which stages are complete, with their counts and seconds."""
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / "stages.json"
-        self.data = json.loads(self.path.read_text()) if self.path.is_file() else {}
-
-    def done(self, key: str) -> dict | None:
-        return self.data.get(key)
-
-    def mark(self, key: str, counts: dict, seconds: float) -> dict:
-        self.data[key] = {"counts": counts, "seconds": round(seconds, 2)}
-        write_json_atomic(self.path, self.data)
-        log.info("stage %s done in %.1fs: %s", key, seconds,
-                 ", ".join(f"{k}={v}" for k, v in counts.items() if not isinstance(v, (dict, list))))
-        return self.data[key]
-
-
-def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
-    os.replace(tmp, path)
-
-
-def read_rows(path: Path) -> list[dict]:
-    from common.results import read_jsonl
-    return read_jsonl(path, "stage file") if Path(path).is_file() else []
-
-
-def prepare_run_dir(run_dir: Path, config: dict, overwrite: bool) -> None:
-    """A run directory belongs to one configuration: refuse to resume with another one.
-
-    ``overwrite`` deletes a directory that holds our config.json (never anything else)."""
-    import shutil
-
-    from common.evaluation import check_run_config
-    run_dir = Path(run_dir)
-    if overwrite and run_dir.exists():
-        if not (run_dir / "config.json").is_file():
-            raise InputError(f"--overwrite: {run_dir} has no config.json of ours; refusing to delete it")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    check_run_config(run_dir, config, overwrite=False)
-
-
 # --------------------------------------------------------------------------------------------
 # Stages
 # --------------------------------------------------------------------------------------------
@@ -337,21 +288,15 @@ def generate_into(path: Path, get_llm, items: list[dict], params, desc: str, pro
     are skipped (resume: each item's samples are seeded by its position in ``items``, as in an
     uninterrupted call). Returns the rows of ``items``, in order.
     """
-    with JsonlLog(path) as lg:
-        have = {r["key"] for r in lg.rows}
-        todo = [it for it in items if it["key"] not in have]
-        if todo:
-            llm = get_llm()
-            prompts = [llm.chat_prompt(it["messages"]) for it in todo]
+    from common.generate import GenerationPlan, completion_fields, generate_missing
 
-            def on_done(i, comps):
-                it = todo[i]
-                lg.append({**{k: v for k, v in it.items() if k != "messages"},
-                           "samples": [{"text": c.text, "finish_reason": c.finish_reason, "n_tokens": c.n_tokens}
-                                       for c in comps]})
-            position = {it["key"]: i for i, it in enumerate(items)}
-            llm.generate(prompts, params, on_done=on_done, progress=progress, desc=desc,
-                         seed_keys=[position[it["key"]] for it in todo])
+    def rows(it, comps):
+        return [{**{k: v for k, v in it.items() if k != "messages"},
+                 "samples": [{"text": c.text, **completion_fields(c)} for c in comps]}]
+    plan = GenerationPlan(field="key", prompt=lambda it, llm: llm.chat_prompt(it["messages"]), rows=rows,
+                          rows_per_item=1, desc=desc)
+    with JsonlLog(path) as lg:
+        generate_missing(lg, items, get_llm, params, plan, progress)
         by_key = {r["key"]: r for r in lg.rows}
     return [by_key[it["key"]] for it in items if it["key"] in by_key]
 
@@ -755,12 +700,6 @@ def build_bootstrap_parser(doc: str, variant: str):
     return p
 
 
-def slug(ref: str) -> str:
-    """A file-name-safe short form of a model reference or path."""
-    import re
-    return re.sub(r"[^A-Za-z0-9.]+", "-", ref.rstrip("/").split("/")[-1]).strip("-").lower()
-
-
 def run_bootstrap(args, *, script: str, argv, variant: str) -> dict:
     """Generate -> verify -> solve -> mine [-> repair] -> train -> evaluate, per iteration, resumable."""
     from collections import Counter
@@ -809,7 +748,7 @@ def run_bootstrap(args, *, script: str, argv, variant: str) -> dict:
     adapter = None
     trainings, evaluations = {}, {}
     n_trained = 0
-    pool = SandboxPool(workers=args.workers or min(2, os.cpu_count() or 1), timeout=mcfg.mining_timeout)
+    pool = SandboxPool(workers=args.workers, timeout=mcfg.mining_timeout)
     try:
         for it in range(1, args.iterations + 1):
             idir = run_dir / f"iter{it}"
@@ -993,7 +932,8 @@ def external_problems(args) -> tuple[list[dict], dict]:
     """Problems from --problems (our schema) or --mbpp (reference code, description as docstring)."""
     from collections import Counter
 
-    from common.pairs import file_sha256, load_problems, signature_from_code
+    from common.pairs import load_problems, signature_from_code
+    from common.results import file_sha256
     if args.mbpp:
         from common.benchmarks import load_tasks
         tasks, info = load_tasks("mbpp", path=args.mbpp, split=args.mbpp_split)
@@ -1067,7 +1007,7 @@ def run_control(args, *, script: str, argv, kind: str, make_pairs, control_confi
                        "max_new_tokens": spec.max_new_tokens}}
     prepare_run_dir(run_dir, config, args.overwrite)
     t0 = time.time()
-    with SandboxPool(workers=args.workers or min(2, os.cpu_count() or 1), timeout=args.mining_timeout) as pool:
+    with SandboxPool(workers=args.workers, timeout=args.mining_timeout) as pool:
         usable, vcounts = verified_external(problems, pool, args.mining_timeout, args.keep_contaminated)
         pairs, pcounts = make_pairs(usable, pool, args)
     if not pairs:

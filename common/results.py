@@ -3,13 +3,19 @@
 - :func:`write_json_atomic` writes through a temporary file and ``os.replace``.
 - :class:`JsonlLog` appends one flushed line per record; reopening it returns what is already
   there, so an interrupted run resumes (a torn last line from a crash is dropped and rewritten).
+- :func:`write_jsonl_atomic` replaces a whole JSONL file the same way (both fsync before the
+  rename, so a crash leaves the old file or the new one, never a torn one).
 - :func:`provenance` collects what every result.json carries: script, argv, git commit and
   dirty flag, library versions, machine, time.
+- :func:`slug`, :func:`file_sha256`, :func:`dir_sha256`: run names and content hashes, one
+  definition each.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
+import re
 import os
 import platform
 import subprocess
@@ -27,16 +33,57 @@ def results_root() -> Path:
     return Path(os.environ.get("SELFIMPROVE_RESULTS", REPO_ROOT / "results"))
 
 
-def write_json_atomic(path: str | Path, obj) -> None:
+def _write_atomic(path: str | Path, write) -> None:
+    """Write through ``<path>.tmp<pid>``: ``write(f)`` fills it, then fsync and ``os.replace``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False, default=_json_default)
-        f.write("\n")
+        write(f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: str | Path, obj) -> None:
+    """``obj`` as indented JSON, atomically (see :func:`_write_atomic`)."""
+    def write(f):
+        json.dump(obj, f, indent=2, sort_keys=False, default=_json_default)
+        f.write("\n")
+    _write_atomic(path, write)
+
+
+def write_jsonl_atomic(path: str | Path, rows) -> None:
+    """One JSON object per line, replacing the whole file atomically."""
+    def write(f):
+        for r in rows:
+            f.write(json.dumps(r, default=_json_default) + "\n")
+    _write_atomic(path, write)
+
+
+def slug(ref: str) -> str:
+    """A file-name-safe short form of a model reference, path or label: its last path component,
+    lower-cased, runs of anything but letters, digits, ``.`` and ``+`` folded to ``-``."""
+    return re.sub(r"[^A-Za-z0-9.+]+", "-", str(ref).rstrip("/").split("/")[-1]).strip("-").lower()
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
+    """sha256 of a file's bytes (of a .gz itself for gzipped files), read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def dir_sha256(d: str | Path) -> str:
+    """Stable hash of every file below a directory (adapters): relative names and contents."""
+    d = Path(d)
+    h = hashlib.sha256()
+    for f in sorted(p for p in d.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(d)).encode())
+        h.update(file_sha256(f).encode())
+    return h.hexdigest()
 
 
 def _json_default(o):

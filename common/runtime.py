@@ -6,7 +6,7 @@ import functools
 
 def model_info(resolved, args) -> dict:
     """What result.json records about the model: reference, kind, weights hash, adapter hash."""
-    from common.models import dir_sha256
+    from common.results import dir_sha256
     adapter = getattr(args, "adapter", None)
     return {**resolved.provenance(), "adapter": adapter, "adapter_sha256": dir_sha256(adapter) if adapter else None,
             "dtype": args.dtype, "backend_requested": args.backend}

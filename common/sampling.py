@@ -22,6 +22,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from common.results import InputError
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "hf", "naive", "vllm")
@@ -41,17 +43,17 @@ class SamplingParams:
 
     def __post_init__(self):
         if self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
+            raise InputError(f"n must be >= 1, got {self.n}")
         if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+            raise InputError(f"temperature must be >= 0, got {self.temperature}")
         if not (0 < self.top_p <= 1):
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise InputError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+            raise InputError(f"top_k must be >= 0, got {self.top_k}")
         if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+            raise InputError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.temperature == 0 and self.n > 1:
-            raise ValueError("greedy decoding (temperature 0) with n > 1 gives n identical samples; "
+            raise InputError("greedy decoding (temperature 0) with n > 1 gives n identical samples; "
                              "use a temperature > 0 for several samples")
         object.__setattr__(self, "stop", tuple(self.stop))
 
@@ -91,7 +93,7 @@ def cuda_available() -> bool:
 
 def pick_backend(name: str) -> str:
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+        raise InputError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
     if name != "auto":
         return name
     try:

@@ -120,6 +120,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from common.results import InputError
+
 log = logging.getLogger(__name__)
 
 STATUSES = ("passed", "failed", "timeout", "memory", "crashed", "harness_error")
@@ -155,10 +157,10 @@ class Limits:
 
     def __post_init__(self):
         if not (self.timeout_s > 0 and math.isfinite(self.timeout_s)):
-            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout_s!r}")
+            raise InputError(f"timeout must be a positive number of seconds, got {self.timeout_s!r}")
         for name in ("memory_mb", "nproc", "fsize_mb", "nofile", "output_cap_bytes"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -371,6 +373,11 @@ def _shutdown(workers: list):
     workers.clear()
 
 
+def default_workers() -> int:
+    """Sandbox workers when ``--workers`` is not given: one per CPU."""
+    return os.cpu_count() or 1
+
+
 class SandboxPool:
     """Fork-server workers; ``run``/``run_many`` return one ExecResult per job, in input order.
 
@@ -392,12 +399,12 @@ class SandboxPool:
                  output_cap_bytes: int = 64 * 1024, long_job_slots: int | None = None,
                  long_after_s: float = 0.5, tmpfs_mb: int = 256, start_timeout: float = 120.0,
                  _unprivileged: bool = False):
-        n = (os.cpu_count() or 1) if workers is None else int(workers)
+        n = default_workers() if workers is None else int(workers)
         if n < 1:
-            raise ValueError(f"workers must be >= 1, got {workers!r}")
+            raise InputError(f"workers must be >= 1, got {workers!r}")
         extra = 2 * n if long_job_slots is None else int(long_job_slots)
         if extra < 0 or not long_after_s > 0:
-            raise ValueError(f"need long_job_slots >= 0 and long_after_s > 0, got "
+            raise InputError(f"need long_job_slots >= 0 and long_after_s > 0, got "
                              f"{long_job_slots!r}, {long_after_s!r}")
         self.limits = Limits(timeout_s=float(timeout), memory_mb=memory_mb, nproc=nproc,
                              fsize_mb=fsize_mb, nofile=nofile, output_cap_bytes=output_cap_bytes)

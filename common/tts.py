@@ -551,8 +551,8 @@ def execute_candidates(tasks: list[dict], rows_by_task: Mapping[str, list[dict]]
             errors[(tid, si)] = res.error.strip().splitlines()[-1] if res.error.strip() else ""
         log.info("behaviour: ran %d programs in %.0fs", len(jobs), time.time() - t0)
     if path is not None:
-        from common.evaluation import _rewrite_jsonl
-        _rewrite_jsonl(Path(path), [{"task_id": tid, "sample_index": si, "status": st, "outputs": outs,
+        from common.results import write_jsonl_atomic
+        write_jsonl_atomic(Path(path), [{"task_id": tid, "sample_index": si, "status": st, "outputs": outs,
                                      "error": errors.get((tid, si), "")}
                                     for tid, lst in out.items() for si, (st, outs) in enumerate(lst)])
     return out
@@ -618,14 +618,15 @@ def load_greedy_run(path: str | Path, task_ids: Sequence[str], *, field: str = "
 def _seed_run_dir(src: Path, dst: Path, task_ids: set, fields=None) -> bool:
     """Copy the generated samples of another run (same prompts) into an empty run directory, so
     evaluate_code only re-scores them (e.g. HumanEval samples scored on HumanEval+)."""
-    from common.evaluation import SAMPLE_FIELDS, _rewrite_jsonl
+    from common.evaluation import SAMPLE_FIELDS
+    from common.results import write_jsonl_atomic
     from common.results import read_jsonl
     if (dst / "samples.jsonl").exists() or not (src / "samples.jsonl").is_file():
         return False
     keep = fields or SAMPLE_FIELDS
     rows = [{k: r.get(k) for k in keep} for r in read_jsonl(src / "samples.jsonl") if r["task_id"] in task_ids]
     dst.mkdir(parents=True, exist_ok=True)
-    _rewrite_jsonl(dst / "samples.jsonl", rows)
+    write_jsonl_atomic(dst / "samples.jsonl", rows)
     return True
 
 
@@ -644,7 +645,8 @@ def run_code_tts(*, script: str, argv, args: dict, run_dir: Path, tasks: list[di
     ``seed_from``: generations of another run with the same prompts to reuse instead of
     generating again, ``{"sampled": dir, "greedy": dir, "model_tests": file}`` (copied into an
     empty run, then scored here: HumanEval+ re-scores HumanEval's samples)."""
-    from common.evaluation import check_run_config, evaluate_code
+    from common.evaluation import evaluate_code
+    from common.rundir import open_run_dir
     from common.results import provenance, read_jsonl, write_json_atomic
     from common.selection import parse_prompt_examples
     from common.strategies import strategy_hooks
@@ -658,7 +660,7 @@ def run_code_tts(*, script: str, argv, args: dict, run_dir: Path, tasks: list[di
               "testgen": testgen.to_dict() if testgen else None, "behaviour_inputs": behaviour_inputs,
               "dataset": {k: dataset.get(k) for k in ("name", "sha256")},
               "task_ids": [t["task_id"] for t in tasks]}
-    check_run_config(run_dir, config, overwrite)
+    open_run_dir(run_dir, config, overwrite)
     t_start = time.time()
     ids = {t["task_id"] for t in tasks}
     for sub, src in (seed_from or {}).items():
@@ -668,8 +670,8 @@ def run_code_tts(*, script: str, argv, args: dict, run_dir: Path, tasks: list[di
             _seed_run_dir(Path(src), run_dir / sub, ids)
         elif sub == "model_tests":
             if Path(src).is_file() and not (run_dir / "model_tests.jsonl").exists():
-                from common.evaluation import _rewrite_jsonl
-                _rewrite_jsonl(run_dir / "model_tests.jsonl",
+                from common.results import write_jsonl_atomic
+                write_jsonl_atomic(run_dir / "model_tests.jsonl",
                                [r for r in read_jsonl(src) if r["task_id"] in ids])
         else:
             raise ValueError(f"seed_from: unknown part {sub!r}")
@@ -834,7 +836,7 @@ def evaluate_math(*, script: str, argv, args: dict, run_dir: Path, tasks: list[d
     """Generate → extract the final answer → check against the gold answer; resumable
     ``samples.jsonl`` (one line per sample, with ``answer``, ``extraction``, ``correct``) and
     ``result.json`` with pass@k (correct = passed)."""
-    from common.evaluation import check_run_config
+    from common.rundir import open_run_dir
     from common.metrics import format_ci, pass_at_k_summary
     from common.results import JsonlLog, provenance, write_json_atomic
     run_dir = Path(run_dir)
@@ -842,7 +844,7 @@ def evaluate_math(*, script: str, argv, args: dict, run_dir: Path, tasks: list[d
     config = {"kind": "math_samples", "model": model_info, "bench": bench.name, "format": fmt,
               "template": bench.template, "sampling": params.to_dict(),
               "dataset": {k: dataset.get(k) for k in ("name", "sha256")}, "task_ids": [t["task_id"] for t in tasks]}
-    check_run_config(run_dir, config, overwrite)
+    open_run_dir(run_dir, config, overwrite)
     t0 = time.time()
     with JsonlLog(run_dir / "samples.jsonl") as lg:
         have = collections.Counter(r["task_id"] for r in lg.rows)

@@ -32,6 +32,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from common.results import InputError
+
 JUNK_KINDS = ("stub", "cut_signature", "echo_fragment", "prose")
 
 
@@ -59,7 +61,7 @@ def junk_attempt(kind: str, signature: str) -> str:
         return "block."
     if kind == "prose":
         return "Here is the corrected code:"
-    raise ValueError(f"unknown junk kind {kind!r}; choose from {', '.join(JUNK_KINDS)}")
+    raise InputError(f"unknown junk kind {kind!r}; choose from {', '.join(JUNK_KINDS)}")
 
 
 def junk_kinds(text: str) -> list[str]:

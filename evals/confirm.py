@@ -59,7 +59,8 @@ def _main(argv) -> int:
     import json
     from pathlib import Path
 
-    from common.models import check_adapter_dir, dir_sha256, resolve_model
+    from common.models import check_adapter_dir, resolve_model
+    from common.results import dir_sha256
     from common.recipe import ModelSlot, compare, eval_spec_from_args, evaluate_and_compare, slug, task_outcomes
     from common.results import InputError, provenance, results_root, write_json_atomic
 

@@ -132,27 +132,12 @@ def pass_at_k_table(rows: list[dict], ks: list[int], explicit: bool) -> tuple[di
     return table, too_big, counts
 
 
-def _write_jsonl_atomic(path, rows) -> None:
-    import json
-    import os
-    from pathlib import Path
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def run(args) -> dict:
     import collections
     import time
     from pathlib import Path
     from common.benchmarks import load_tasks
-    from common.results import InputError, provenance, write_json_atomic
+    from common.results import InputError, provenance, write_json_atomic, write_jsonl_atomic
     from common.sandbox import SandboxPool, humaneval_job, measure_reference_limits, result_string
 
     samples_path = Path(args.samples)
@@ -222,7 +207,7 @@ def run(args) -> dict:
         "samples_per_s": round(len(rows) / elapsed, 1) if elapsed > 0 else None,
         "provenance": provenance(__file__, args=vars(args)),
     }
-    _write_jsonl_atomic(out, out_rows)
+    write_jsonl_atomic(out, out_rows)
     write_json_atomic(summary_path, summary)
     log.info("scored %d samples of %d tasks in %.1f s (%s); wrote %s and %s", len(rows),
              counts["n_tasks"], elapsed, ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items()),

@@ -35,6 +35,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from common.results import InputError
+
 
 def build_parser() -> argparse.ArgumentParser:
     from common.cli import add_code_bench_args, add_model_args, add_run_args, add_sampling_args
@@ -58,17 +60,17 @@ def synergy(base: dict, adapter: dict, selector: str) -> dict:
     from common.metrics import paired_delta
     for name, r in (("base", base), ("adapter", adapter)):
         if r.get("kind") not in ("tts_code", "tts_math"):
-            raise ValueError(f"{name} run is not a TTS result (kind {r.get('kind')!r})")
+            raise InputError(f"{name} run is not a TTS result (kind {r.get('kind')!r})")
         if r["metrics"].get("greedy") is None:
-            raise ValueError(f"{name} run has no greedy reference (it was run with --no-greedy)")
+            raise InputError(f"{name} run has no greedy reference (it was run with --no-greedy)")
         if selector not in r["metrics"]["selectors"]:
-            raise ValueError(f"{name} run has no {selector!r} selection")
+            raise InputError(f"{name} run has no {selector!r} selection")
     pb, pa = base["per_task"], adapter["per_task"]
     if set(pb) != set(pa):
-        raise ValueError(f"the runs cover different tasks ({len(pb)} vs {len(pa)})")
+        raise InputError(f"the runs cover different tasks ({len(pb)} vs {len(pa)})")
     nb, na = base["metrics"]["n_samples_per_task"], adapter["metrics"]["n_samples_per_task"]
     if nb != na:
-        raise ValueError(f"the runs drew different numbers of samples ({nb} vs {na})")
+        raise InputError(f"the runs drew different numbers of samples ({nb} vs {na})")
 
     def per(pt, what):
         if what == "greedy":

@@ -36,6 +36,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from common.results import InputError
+
 MATH = ("gsm8k", "math500", "aime")
 
 
@@ -78,11 +80,11 @@ def analyse(result: dict, *, repeats: int = 20, seed: int = 0) -> dict:
     from common.tts import gap_recovered, ks_for, selection_curve
     kind = result.get("kind")
     if kind not in ("tts_code", "tts_math"):
-        raise ValueError(f"not a TTS result (kind {kind!r}); expected tts_code or tts_math")
+        raise InputError(f"not a TTS result (kind {kind!r}); expected tts_code or tts_math")
     sel = "majority_vote" if kind == "tts_math" else "behaviour_majority"
     m = result["metrics"]
     if sel not in m["selectors"]:
-        raise ValueError(f"the run has no {sel} selection")
+        raise InputError(f"the run has no {sel} selection")
     per = result["per_task"]
     cands = [Candidates(t, v["passed"], v.get("mean_logprob") or [None] * len(v["passed"]),
                         [None] * len(v["passed"]),

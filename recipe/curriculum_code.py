@@ -91,10 +91,11 @@ def _main(argv) -> int:
     from common.lora import config_from_args
     from common.models import resolve_model
     from common.pairs import code_hash, humaneval_index, load_problems, pairs_provenance, variant_prompt
-    from common.recipe import (ModelSlot, StageBook, chat, check_attempts, eval_spec_from_args, finalize_pairs,
-                               generate_into, generate_problems, mine_all, mining_from_args, prepare_run_dir,
-                               print_comparisons, read_rows, sampling, slug, solve_items, train_and_evaluate,
-                               verify_problems, write_jsonl_atomic, write_pairs_file)
+    from common.recipe import (ModelSlot, chat, check_attempts, eval_spec_from_args, finalize_pairs,
+                               generate_into, generate_problems, mine_all, mining_from_args, print_comparisons,
+                               sampling, solve_items, train_and_evaluate, verify_problems, write_pairs_file)
+    from common.results import slug, write_jsonl_atomic
+    from common.rundir import StageBook, prepare_run_dir, read_rows
     from common.results import REPO_ROOT, InputError, provenance, results_root, write_json_atomic
     from common.sandbox import SandboxPool
 
@@ -126,7 +127,7 @@ def _main(argv) -> int:
     seen: set = set()
     all_pairs: list[dict] = []
     t_start = time.time()
-    pool = SandboxPool(workers=args.workers or min(2, os.cpu_count() or 1), timeout=mcfg.mining_timeout)
+    pool = SandboxPool(workers=args.workers, timeout=mcfg.mining_timeout)
     try:
         for r in range(1, args.rounds + 1):
             rdir = run_dir / f"round{r}"

@@ -1,7 +1,32 @@
-"""Shared fixtures. The real embedded model is loaded once per session (a few seconds)."""
+"""Shared fixtures. The real embedded model is loaded once per session (a few seconds).
+
+:func:`load_script` is the one way tests import a script (``evals/score.py`` ...): scripts are
+files, not an installed package, so each is loaded once by path under the module name
+``script_<dir>_<name>`` and cached; no test touches ``sys.path``."""
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_script(relpath: str):
+    """The module of a repository script, e.g. ``load_script("evals/score.py")``."""
+    path = REPO / relpath
+    name = "script_" + "_".join(Path(relpath).with_suffix("").parts)
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

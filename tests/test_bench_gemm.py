@@ -2,17 +2,13 @@
 from types import SimpleNamespace
 
 import pytest
+from conftest import load_script
 
 from common.engine import onednn_available
 
 
 def _bench():
-    import importlib.util
-    from pathlib import Path
-    spec = importlib.util.spec_from_file_location("bench_gemm", Path(__file__).parents[1] / "evals" / "bench_gemm.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("evals/bench_gemm.py")
 
 
 @pytest.mark.parametrize("cfg,expect", [

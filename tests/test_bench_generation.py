@@ -1,16 +1,14 @@
 """evals/bench_generation.full_run_timing: which runs count as the full greedy HumanEval figure."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 from common.results import InputError
 
 REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench_generation", REPO / "evals" / "bench_generation.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+bench = load_script("evals/bench_generation.py")
 
 GREEDY = {"n": 1, "temperature": 0.0, "top_p": 1.0, "max_new_tokens": 512}
 

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from conftest import load_script
 
 from common.results import InputError, JsonlLog, provenance, read_jsonl, write_json_atomic
 
@@ -42,10 +43,7 @@ def test_write_json_atomic_and_provenance(tmp_path):
 
 
 def test_tables_regenerate_from_results(tmp_path):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "figures"))
-    import tables
+    tables = load_script("figures/tables.py")
     run = tmp_path / "results" / "eval_humaneval_m_qwen-official_greedy"
     write_json_atomic(run / "result.json", {
         "model": {"ref": "qwen2.5-coder-0.5b-instruct", "file_sha256": "ab" * 32, "adapter": None},
@@ -64,10 +62,7 @@ def test_tables_regenerate_from_results(tmp_path):
 
 
 def test_recipe_and_mining_tables(tmp_path):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "figures"))
-    import tables
+    tables = load_script("figures/tables.py")
     cmp_ = {"mean_a": 0.5, "mean_b": 0.55, "delta": 0.05, "ci": [-0.01, 0.11], "mcnemar_p": 0.2, "n": 164,
             "gained": ["HumanEval/1"] * 12, "lost": ["HumanEval/2"] * 4}
     res = {
@@ -95,10 +90,7 @@ def test_recipe_and_mining_tables(tmp_path):
 
 
 def test_strategy_and_sweep_tables():
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "figures"))
-    import tables
+    tables = load_script("figures/tables.py")
     samp = {"n": 1, "temperature": 0.0, "top_p": 1.0, "max_new_tokens": 512, "seed": 0}
     p1 = {"mean": 0.5, "ci": [0.35, 0.65], "n_tasks": 40}
     res = {
@@ -122,7 +114,7 @@ def test_strategy_and_sweep_tables():
 
 
 def test_generation_time_summed_over_invocations(tmp_path):
-    from common.evaluation import record_invocation
+    from common.rundir import record_invocation
     run = tmp_path / "run"
     run.mkdir()
     # a run written before the log existed: its last result.json is the only timed invocation
@@ -137,20 +129,14 @@ def test_generation_time_summed_over_invocations(tmp_path):
     fresh.mkdir()
     assert record_invocation(fresh, 0.0, 0, 5) == {"generation_s_all_invocations": 0, "invocations": 0,
                                                     "tasks_generated_untimed": 5}
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "figures"))
-    import tables
+    tables = load_script("figures/tables.py")
     assert tables._gen_time({"timings": {**t, "generation_s": 30.0}}) == "630 s over 2 invocation(s)"
     assert tables._gen_time({"timings": {"generation_s": 30.0, "generation_s_all_invocations": 30.0, "invocations": 1,
                                          "tasks_generated_untimed": 54}}) == "30 s over 1 invocation(s), 54 tasks untimed"
 
 
 def test_generation_breakdown_and_gemm_tables():
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "figures"))
-    import tables
+    tables = load_script("figures/tables.py")
     brk = {"wall_s": 100.0, "prefill_s": 20.0, "prefill_tokens": 900, "shared_prefix_tokens": 30, "steps": 40,
            "step_s": 70.0, "step_positions": 2000, "step_rows": 1600, "drafted": 500, "draft_accepted": 300,
            "tail_steps": 10, "tail_s": 9.0, "other_s": 10.0}

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "evals"))
-import score  # noqa: E402
+score = load_script("evals/score.py")
 
 
 @pytest.fixture(scope="module")

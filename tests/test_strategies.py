@@ -3,6 +3,7 @@ reflexion round with a scripted stand-in model (no real model; the sandbox is re
 import json
 
 import pytest
+from conftest import load_script
 
 from common.prompts import get_protocol
 from common.results import InputError
@@ -174,13 +175,7 @@ def test_reflexion_round_and_resume(he, tmp_path):
 
 
 def test_compare_strategies_against_standard():
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
-    try:
-        import prompt_strategies as ps
-    finally:
-        sys.path.pop(0)
+    ps = load_script("experiments/prompt_strategies.py")
 
     def res(mean, max_new):
         return {"metrics": {"pass_at_k": {"pass@1": {"mean": mean}}, "mean_new_tokens": 10.0},

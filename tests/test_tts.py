@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 from common.sampling import Completion
 from common.selection import Candidates
@@ -325,12 +326,8 @@ def test_math_pipeline_majority_vote(tmp_path):
 
 
 def test_self_consistency_and_synergy_analyses(scripted_run):
-    sys.path.insert(0, str(REPO / "experiments"))
-    try:
-        import recipe_x_tts_synergy as syn
-        import self_consistency as sc
-    finally:
-        sys.path.pop(0)
+    syn = load_script("experiments/recipe_x_tts_synergy.py")
+    sc = load_script("experiments/self_consistency.py")
     res = scripted_run[1]
     out = sc.analyse(res, repeats=5)
     assert out["selector"] == "behaviour_majority" and out["majority"]["mean"] == pytest.approx(2 / 3)
@@ -351,11 +348,7 @@ def test_self_consistency_and_synergy_analyses(scripted_run):
 
 
 def test_figures_from_results(tmp_path, scripted_run):
-    sys.path.insert(0, str(REPO / "figures"))
-    try:
-        import plot
-    finally:
-        sys.path.pop(0)
+    plot = load_script("figures/plot.py")
     found = plot.find_results(scripted_run[0].parent)
     assert [n for n, _ in found] == ["run"]
     written = plot.plot_all(found, tmp_path / "figs")
@@ -387,12 +380,7 @@ def test_help_and_docstring_contract(script):
     assert "claim" in doc.lower() and "Full command" in doc and "Quick command" in doc
     assert "CPU cores" in doc and "Deviation" in doc
     import argparse
-    sys.path.insert(0, str(REPO / Path(script).parent))
-    try:
-        mod = __import__(Path(script).stem)
-        parser = mod.build_parser()
-    finally:
-        sys.path.pop(0)
+    parser = load_script(script).build_parser()
     for a in parser._actions:
         if not isinstance(a, argparse._HelpAction):
             assert a.help, f"{script}: {a.option_strings} has no help"
@@ -448,11 +436,7 @@ def test_tts_humaneval_tiny_real_model(tmp_path):
 
 
 def test_reproduce_tables_from_tts_results(scripted_run):
-    sys.path.insert(0, str(REPO / "figures"))
-    try:
-        import tables
-    finally:
-        sys.path.pop(0)
+    tables = load_script("figures/tables.py")
     run_dir, res, _, _ = scripted_run
     text = tables.tts_table({"run": json.loads((run_dir / "result.json").read_text())})
     m = res["metrics"]
