@@ -426,13 +426,7 @@ def load_mbpp(path: str | Path, split: str | None = "test") -> tuple[list[dict],
     ``"Mbpp/<id>"`` (source id in ``source_task_id``). The test is ``test_setup_code`` + the
     ``test_list`` asserts; ``challenge_test_list`` is kept as a field but not run. entry_point
     from :func:`mbpp_entry_point` (fallbacks counted in ``info``)."""
-    path = Path(path)
-    rows = read_records(path)
-    require_fields(rows, DATASETS["mbpp"].fields, "mbpp", path)
-    rows = _mbpp_split(rows, split, path)
-    tasks, info = _load_mbpp_rows(rows, sanitized=False, path=path)
-    info["split"] = split or "test"
-    return tasks, info
+    return _load_mbpp_file(path, "mbpp", split)
 
 
 def load_mbpp_sanitized(path: str | Path, split: str | None = "test") -> tuple[list[dict], dict]:
@@ -441,11 +435,15 @@ def load_mbpp_sanitized(path: str | Path, split: str | None = "test") -> tuple[l
     Same split ranges and task_id form as :func:`load_mbpp` (sanitized keeps the original ids;
     the paper evaluates on the sanitized test split). The test is ``test_imports`` + the
     ``test_list`` asserts; the source ``prompt`` (description) is kept as ``description``."""
+    return _load_mbpp_file(path, "mbpp_sanitized", split)
+
+
+def _load_mbpp_file(path: str | Path, name: str, split: str | None) -> tuple[list[dict], dict]:
+    """The tasks of an MBPP file (``name``: mbpp or mbpp_sanitized) in ``split``."""
     path = Path(path)
     rows = read_records(path)
-    require_fields(rows, DATASETS["mbpp_sanitized"].fields, "mbpp_sanitized", path)
-    rows = _mbpp_split(rows, split, path)
-    tasks, info = _load_mbpp_rows(rows, sanitized=True, path=path)
+    require_fields(rows, DATASETS[name].fields, name, path)
+    tasks, info = _load_mbpp_rows(_mbpp_split(rows, split, path), sanitized=name == "mbpp_sanitized", path=path)
     info["split"] = split or "test"
     return tasks, info
 

@@ -23,15 +23,20 @@ log = logging.getLogger(__name__)
 class GenerationPlan:
     """What one resumable generation does with each item.
 
-    ``field``: the key shared by an item and its rows (``task_id``, ``key``); ``prompt(item,
+    ``field``: the key shared by an item and its rows (``task_id``, ``key``; a tuple of keys,
+    e.g. ``("task_id", "sample_index")``, when one field does not identify an item); ``prompt(item,
     llm)``: the model input; ``rows(item, completions)``: the JSONL rows of one finished item;
     ``rows_per_item``: how many rows a finished item has (``params.n`` for one row per sample, 1
     for one row holding all samples); ``desc``: the progress bar's label."""
-    field: str
+    field: str | tuple
     prompt: Callable
     rows: Callable
     rows_per_item: int
     desc: str = "generate"
+
+    def key(self, d: dict):
+        """The key of an item or row: ``d[field]``, or the tuple of values of a tuple ``field``."""
+        return tuple(d[f] for f in self.field) if isinstance(self.field, tuple) else d[self.field]
 
 
 @dataclass
@@ -49,9 +54,9 @@ def generate_missing(log_: JsonlLog, items: Sequence[dict], get_llm, params, pla
 
     An item with some rows but fewer than ``plan.rows_per_item`` cannot come from an interrupted
     run (an item is written whole), only from changed settings: InputError."""
-    have = collections.Counter(r[plan.field] for r in log_.rows)
-    todo = [it for it in items if have[it[plan.field]] < plan.rows_per_item]
-    partial = [it[plan.field] for it in todo if have[it[plan.field]]]
+    have = collections.Counter(plan.key(r) for r in log_.rows)
+    todo = [it for it in items if have[plan.key(it)] < plan.rows_per_item]
+    partial = [plan.key(it) for it in todo if have[plan.key(it)]]
     if partial:
         raise InputError(f"{log_.path} has an incomplete set of samples for {partial[:3]}; use --overwrite")
     if not todo:
@@ -64,10 +69,10 @@ def generate_missing(log_: JsonlLog, items: Sequence[dict], get_llm, params, pla
             log_.append(row)
 
     log.info("%s: %d items x %d samples (%d already done)", plan.desc, len(todo), params.n, len(items) - len(todo))
-    position = {it[plan.field]: i for i, it in enumerate(items)}
+    position = {plan.key(it): i for i, it in enumerate(items)}
     t0 = time.time()
     llm.generate(prompts, params, on_done=on_done, progress=progress, desc=plan.desc,
-                 seed_keys=[position[it[plan.field]] for it in todo])
+                 seed_keys=[position[plan.key(it)] for it in todo])
     return Generated(len(todo), time.time() - t0, llm)
 
 

@@ -2,7 +2,7 @@
 
 Settings live in :class:`TrainConfig` (defaults = PAPER.md §3: r=16, α=32, dropout 0.05, no bias,
 q/k/v/o projections; 2 epochs, lr 1e-4, batch 1 × grad-accum 4, warm-up 5 % then linear decay,
-max length 1024). :func:`add_lora_args` builds the flag group from it; :func:`config_from_args`
+max length 1024). :func:`add_lora_args` builds the flag group from it; :meth:`TrainConfig.from_args`
 turns parsed flags back into a config (unknown target names fail when peft wraps the model).
 
 Dataset formats (``--format``):
@@ -46,6 +46,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.flags import add_config_flags
 from common.results import InputError
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,17 @@ class TrainConfig:
         d["lora_targets"] = list(self.lora_targets)
         return d
 
+    @classmethod
+    def from_args(cls, args, **overrides) -> "TrainConfig":
+        """From parsed :func:`add_lora_args` flags (+ ``args.dtype`` and the mining ``--system``)."""
+        targets = tuple(t.strip() for t in str(args.lora_targets).split(",") if t.strip())
+        kw = dict(lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                  lora_targets=targets, format=args.format, system=args.system, epochs=args.epochs, lr=args.lr,
+                  batch_size=args.batch_size, grad_accum=args.grad_accum, warmup_ratio=args.warmup_ratio,
+                  max_length=args.max_length, max_steps=args.max_steps, seed=args.train_seed,
+                  dtype=getattr(args, "dtype", "float32"), device=args.device)
+        return cls(**{**kw, **overrides})
+
 
 def add_lora_args(p, seed_flag: str = "--train-seed", system_flag: bool = True, **overrides) -> None:
     """The LoRA/trainer flag group; ``overrides`` change defaults (e.g. lora_rank=32 for multi-pair).
@@ -117,43 +129,23 @@ def add_lora_args(p, seed_flag: str = "--train-seed", system_flag: bool = True, 
     g.add_argument("--format", default=d.format, choices=FORMATS,
                    help=f"training text: chat-masked = chat template, loss on the assistant turn only; "
                         f"raw-markdown = the fast path's plain text, loss on every token (default {d.format})")
-    g.add_argument("--lora-rank", type=int, default=d.lora_rank, help=f"LoRA rank r (default {d.lora_rank})")
-    g.add_argument("--lora-alpha", type=int, default=d.lora_alpha, help=f"LoRA alpha (default {d.lora_alpha})")
-    g.add_argument("--lora-dropout", type=float, default=d.lora_dropout,
-                   help=f"dropout on the LoRA input (default {d.lora_dropout})")
+    add_config_flags(g, d, {"lora_rank": "LoRA rank r", "lora_alpha": "LoRA alpha",
+                            "lora_dropout": "dropout on the LoRA input"})
     g.add_argument("--lora-targets", default=",".join(d.lora_targets),
                    help=f"comma-separated module names to adapt (default {','.join(d.lora_targets)})")
     if system_flag:
         g.add_argument("--system", default=d.system,
                        help=f"system prompt of the chat-masked format; '' for none (default {d.system!r})")
-    g.add_argument("--epochs", type=float, default=d.epochs, help=f"passes over the pairs (default {d.epochs:g})")
-    g.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr:g})")
-    g.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help=f"pairs per micro-batch (default {d.batch_size})")
-    g.add_argument("--grad-accum", type=int, default=d.grad_accum,
-                   help=f"micro-batches per optimizer step (default {d.grad_accum})")
-    g.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio,
-                   help=f"fraction of optimizer steps of linear warm-up, then linear decay (default {d.warmup_ratio})")
-    g.add_argument("--max-length", type=int, default=d.max_length,
-                   help=f"tokens per example; longer ones are cut at the right (default {d.max_length})")
-    g.add_argument("--max-steps", type=int, default=d.max_steps,
-                   help="stop after this many optimizer steps (quick runs; default: epochs decide)")
+    add_config_flags(g, d, {
+        "epochs": "passes over the pairs", "lr": "peak learning rate", "batch_size": "pairs per micro-batch",
+        "grad_accum": "micro-batches per optimizer step",
+        "warmup_ratio": "fraction of optimizer steps of linear warm-up, then linear decay",
+        "max_length": "tokens per example; longer ones are cut at the right",
+        "max_steps": "stop after this many optimizer steps (quick runs; default: epochs decide)"})
     g.add_argument(seed_flag, dest="train_seed", type=int, default=d.seed,
                    help=f"training seed: example order and LoRA initialisation (default {d.seed})")
     g.add_argument("--device", default=d.device, choices=("cpu", "cuda", "auto"),
                    help="training device; cuda needs a GPU build of torch (not testable here; default cpu)")
-
-
-def config_from_args(args, **overrides) -> TrainConfig:
-    """A TrainConfig from parsed :func:`add_lora_args` flags (+ ``args.dtype``)."""
-    targets = tuple(t.strip() for t in str(args.lora_targets).split(",") if t.strip())
-    kw = dict(lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-              lora_targets=targets, format=args.format, system=args.system, epochs=args.epochs, lr=args.lr,
-              batch_size=args.batch_size, grad_accum=args.grad_accum, warmup_ratio=args.warmup_ratio,
-              max_length=args.max_length, max_steps=args.max_steps, seed=args.train_seed,
-              dtype=getattr(args, "dtype", "float32"), device=args.device)
-    kw.update(overrides)
-    return TrainConfig(**kw)
 
 
 def peft_config(cfg: TrainConfig):
@@ -406,20 +398,25 @@ def finished_run(out_dir: str | Path, identity: dict) -> dict | None:
     return res
 
 
-def train_adapter(*, resolved, pairs: list[dict], pairs_info: dict, cfg: TrainConfig, out_dir: str | Path,
-                  script: str, argv=None, args: dict | None = None, overwrite: bool = False,
-                  progress: bool = True, extra: dict | None = None) -> dict:
+def train_adapter(resolved, pairs: list[dict], pairs_info: dict, cfg: TrainConfig, out_dir: str | Path,
+                  invocation, options=None, extra: dict | None = None) -> dict:
     """Train a LoRA adapter on validated ``pairs`` and write it with its log and result.json.
 
     ``pairs_info`` is :func:`common.pairs.pairs_provenance` of the file the pairs came from (or an
-    equivalent dict with at least ``sha256`` and ``count``). Returns the result dict; when
-    ``out_dir`` already holds the same finished run, returns it unchanged (``"skipped": True``).
+    equivalent dict with at least ``sha256`` and ``count``); ``invocation`` (a
+    :class:`common.evaluation.Invocation`) is recorded as provenance; ``options`` (a
+    :class:`common.cli.RunOptions`) gives ``overwrite`` and ``progress``; ``extra``: more keys for
+    result.json. Returns the result dict; when ``out_dir`` already holds the same finished run,
+    returns it unchanged (``"skipped": True``).
     """
     import json
 
+    from common.cli import RunOptions
     from common.models import load_model
-    from common.results import JsonlLog, provenance, write_json_atomic
+    from common.results import JsonlLog, write_json_atomic
 
+    options = options or RunOptions()
+    overwrite = options.overwrite
     out = Path(out_dir)
     identity = training_identity(resolved, cfg, pairs_info, len(pairs))
     if overwrite and out.exists():
@@ -440,10 +437,10 @@ def train_adapter(*, resolved, pairs: list[dict], pairs_info: dict, cfg: TrainCo
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     with JsonlLog(tmp / "train_log.jsonl") as lg:
-        model, stats = train_lora(model, tok, examples, cfg, on_step=lg.append, progress=progress)
+        model, stats = train_lora(model, tok, examples, cfg, on_step=lg.append, progress=options.progress)
     model.save_pretrained(str(tmp))
     result = {
-        **provenance(script, argv, args),
+        **invocation.provenance(),
         "identity": json.loads(json.dumps(identity)),
         "model": resolved.provenance(),
         "pairs": pairs_info,

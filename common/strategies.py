@@ -1,6 +1,9 @@
 """Prompt strategies for code generation (seed 000 §8.3): each is a render + post-process pair
-that plugs into :func:`common.evaluation.evaluate_code` through its ``render``,
-``to_completion`` and ``post_generate`` hooks, on top of a prompt protocol.
+that plugs into :func:`common.evaluation.evaluate_code` through the ``render``,
+``to_completion`` and ``post_generate`` hooks of its :class:`common.evaluation.EvalHooks`, on
+top of a prompt protocol (:func:`strategy_job` applies one to an evaluation). Sampling settings
+come from :func:`common.cli.sampling_from_args` with the strategy in the protocol's place (its
+``stop`` and ``max_new_tokens``).
 
 =============  ==============================================================================
 strategy       what the model sees / what happens to its answer
@@ -33,6 +36,7 @@ otherwise. Fallbacks in ``reflexion`` (named in each sample's ``reflexion`` fiel
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -126,13 +130,6 @@ class Strategy:
         return max(self.protocol.max_new_tokens, PLAN_MAX_NEW_TOKENS) \
             if self.name in ("scot", "cgo") else self.protocol.max_new_tokens
 
-    def sampling(self, args, logprobs: bool = True):
-        """SamplingParams from the shared sampling flags, with this strategy's stops/budget."""
-        from common.sampling import SamplingParams
-        return SamplingParams(n=args.n_samples, temperature=args.temperature, top_p=args.top_p,
-                              top_k=args.top_k, max_new_tokens=args.max_new_tokens or self.max_new_tokens,
-                              stop=self.stop, seed=args.seed, logprobs=logprobs)
-
     def to_dict(self) -> dict:
         d = {"name": self.name, "protocol": self.protocol.name, "stop": list(self.stop)}
         if self.name == "few-shot":
@@ -179,12 +176,10 @@ class Strategy:
             return program_completion(task, text, task["entry_point"])
         return self.protocol.to_completion(task, text)
 
-    def post_generate(self, *, get_llm, params, run_dir, workers=None, timeout=None, progress=True):
-        """The hook for evaluate_code's ``post_generate`` (reflexion only; else None)."""
-        if self.name != "reflexion":
-            return None
-        return Reflexion(self, get_llm=get_llm, params=params, run_dir=Path(run_dir), workers=workers,
-                         timeout=timeout, progress=progress)
+    def post_generate(self, job):
+        """The ``post_generate`` hook of the evaluation ``job`` (:class:`common.evaluation.EvalJob`;
+        reflexion only, else None)."""
+        return Reflexion(self, job) if self.name == "reflexion" else None
 
 
 def get_strategy(name: str, protocol, exemplars_path: str | None = None) -> Strategy:
@@ -193,6 +188,12 @@ def get_strategy(name: str, protocol, exemplars_path: str | None = None) -> Stra
     exemplars = load_exemplars(exemplars_path) if key == "few-shot" else ()
     return Strategy(key, protocol, exemplars,
                     str(exemplars_path or DEFAULT_EXEMPLARS) if key == "few-shot" else None)
+
+
+def strategy_from_args(args) -> Strategy:
+    """The strategy of ``--prompt-strategy``/``--exemplars`` on ``--protocol``."""
+    from common.prompts import get_protocol
+    return get_strategy(args.prompt_strategy, get_protocol(args.protocol), args.exemplars)
 
 
 def add_strategy_args(p) -> None:
@@ -236,21 +237,16 @@ def example_feedback(entry_point: str, examples, status: str, outputs, error: st
     return lines
 
 
+@dataclass
 class Reflexion:
     """evaluate_code ``post_generate`` hook: check each answer on the prompt's visible examples,
     regenerate the failing ones once. Resumable: decisions and second answers are appended to
-    ``<run_dir>/reflexion.jsonl`` and reused on a rerun."""
-
-    def __init__(self, strategy: Strategy, *, get_llm, params, run_dir: Path, workers=None,
-                 timeout=None, progress=True):
-        self.strategy = strategy
-        self.get_llm = get_llm
-        self.params = params
-        self.run_dir = run_dir
-        self.workers = workers
-        self.timeout = timeout
-        self.progress = progress
-        self.counts: dict[str, int] = {}
+    ``<job.run_dir>/reflexion.jsonl`` and reused on a rerun; the second answers are generated
+    with :func:`common.generate.generate_missing`, seeded by their place among all the answers
+    that needed one."""
+    strategy: Strategy
+    job: object                     # common.evaluation.EvalJob: model, sampling, run dir, sandbox
+    counts: dict = dataclasses.field(default_factory=dict)
 
     def _first_code(self, row: dict, task: dict) -> str:
         from common.prompts import extract_code
@@ -261,96 +257,102 @@ class Reflexion:
 
     def __call__(self, rows: list[dict], tasks_by_id: dict) -> list[dict]:
         from common.results import JsonlLog
+        with JsonlLog(Path(self.job.run_dir) / "reflexion.jsonl") as lg:
+            done = {_key(r): r for r in lg.rows}
+            failing = self._check([r for r in rows if _key(r) not in done], tasks_by_id, lg)
+            regen = [r for r in rows if _key(r) in failing or done.get(_key(r), {}).get("reflexion") == "regenerated"]
+            self._regenerate([{"task_id": r["task_id"], "sample_index": r["sample_index"], "row": r,
+                               "task": tasks_by_id[r["task_id"]], "feedback": failing.get(_key(r))} for r in regen], lg)
+            done = {_key(r): r for r in lg.rows}
+        self.counts = dict(collections.Counter(done[_key(r)]["reflexion"] for r in rows))
+        return [_merged(r, done[_key(r)]) for r in rows]
+
+    def _check(self, todo: list[dict], tasks_by_id: dict, lg) -> dict:
+        """Run the answers in ``todo`` on their prompt's visible examples; log the ones kept
+        (``no_examples``, ``kept_passed``) and return (task_id, sample_index) -> feedback lines
+        of the failing ones."""
         from common.sandbox import Job, SandboxPool
         from common.selection import parse_prompt_examples
-        path = self.run_dir / "reflexion.jsonl"
-        with JsonlLog(path) as lg:
-            done = {(r["task_id"], r["sample_index"]): r for r in lg.rows}
-            todo = [r for r in rows if (r["task_id"], r["sample_index"]) not in done]
-            checks, jobs = [], []
-            for r in todo:
-                task = tasks_by_id[r["task_id"]]
-                exs = parse_prompt_examples(task["prompt"], task["entry_point"])
-                if not exs:
-                    rec = {"task_id": r["task_id"], "sample_index": r["sample_index"],
-                           "reflexion": "no_examples"}
-                    lg.append(rec)
-                    done[(r["task_id"], r["sample_index"])] = rec
-                    continue
-                checks.append((r, task, exs))
-                jobs.append(Job.outputs(task["prompt"] + (r.get("completion") or ""), task["entry_point"],
-                                        [e.args for e in exs]))
-            regen = []
-            if jobs:
-                with SandboxPool(workers=self.workers, **({"timeout": self.timeout} if self.timeout else {})) as pool:
-                    results = pool.run_many(jobs, progress=self.progress, desc="reflexion: visible examples")
-                for (r, task, exs), res in zip(checks, results):
-                    fb = example_feedback(task["entry_point"], exs, res.status, res.outputs, res.error)
-                    if not fb:
-                        rec = {"task_id": r["task_id"], "sample_index": r["sample_index"],
-                               "reflexion": "kept_passed"}
-                        lg.append(rec)
-                        done[(r["task_id"], r["sample_index"])] = rec
-                    else:
-                        regen.append((r, task, fb[:MAX_FEEDBACK_LINES]))
-            if regen:
-                self._regenerate(regen, lg, done)
-        out = []
-        self.counts = {}
-        for r in rows:
-            rec = done[(r["task_id"], r["sample_index"])]
-            self.counts[rec["reflexion"]] = self.counts.get(rec["reflexion"], 0) + 1
-            r = dict(r, reflexion=rec["reflexion"])
-            if rec["reflexion"] == "regenerated":
-                r.update(first_completion=rec["first_completion"], first_raw=rec["first_raw"],
-                         first_mean_logprob=rec["first_mean_logprob"], feedback=rec["feedback"],
-                         completion=rec["completion"], raw=rec["raw"], extraction=rec["extraction"],
-                         finish_reason=rec["finish_reason"], n_tokens=rec["n_tokens"],
-                         sum_logprob=rec["sum_logprob"], mean_logprob=rec["mean_logprob"])
-            out.append(r)
-        return out
+        checks, jobs = [], []
+        for r in todo:
+            task = tasks_by_id[r["task_id"]]
+            exs = parse_prompt_examples(task["prompt"], task["entry_point"])
+            if not exs:
+                lg.append({"task_id": r["task_id"], "sample_index": r["sample_index"], "reflexion": "no_examples"})
+                continue
+            checks.append((r, task, exs))
+            jobs.append(Job.outputs(task["prompt"] + (r.get("completion") or ""), task["entry_point"],
+                                    [e.args for e in exs]))
+        failing = {}
+        if jobs:
+            opts = self.job.options
+            with SandboxPool(workers=opts.workers, **({"timeout": opts.timeout} if opts.timeout else {})) as pool:
+                results = pool.run_many(jobs, progress=opts.progress, desc="reflexion: visible examples")
+            for (r, task, exs), res in zip(checks, results):
+                fb = example_feedback(task["entry_point"], exs, res.status, res.outputs, res.error)
+                if fb:
+                    failing[_key(r)] = fb[:MAX_FEEDBACK_LINES]
+                else:
+                    lg.append({"task_id": r["task_id"], "sample_index": r["sample_index"], "reflexion": "kept_passed"})
+        return failing
 
-    def _regenerate(self, regen, lg, done) -> None:
+    def _regenerate(self, items: list[dict], lg) -> None:
+        """Second answers for ``items`` (one per failing answer) that ``lg`` does not hold yet."""
+        from common.generate import GenerationPlan, completion_fields, generate_missing
         from common.prompts import program_completion
-        llm = self.get_llm()
         proto = self.strategy.protocol
-        prompts = []
-        for r, task, fb in regen:
-            msgs = proto.messages(task) + [
-                {"role": "assistant", "content": f"```python\n{self._first_code(r, task)}\n```"},
-                {"role": "user", "content": REFLECT_TEMPLATE.format(feedback="\n".join(fb))}]
-            prompts.append(llm.chat_prompt(msgs))
-        params = dataclasses.replace(self.params, n=1, stop=(), seed=self.params.seed + 1,
-                                     max_new_tokens=max(self.params.max_new_tokens, PLAN_MAX_NEW_TOKENS))
 
-        def on_done(i, comps):
-            r, task, fb = regen[i]
-            c = comps[0]
-            completion, how = program_completion(task, c.text, task["entry_point"])
-            rec = {"task_id": r["task_id"], "sample_index": r["sample_index"], "reflexion": "regenerated",
-                   "feedback": fb, "first_completion": r.get("completion"), "first_raw": r.get("raw"),
-                   "first_mean_logprob": r.get("mean_logprob"), "raw": c.text, "completion": completion, "extraction": how,
-                   "finish_reason": c.finish_reason, "n_tokens": c.n_tokens,
-                   "sum_logprob": c.sum_logprob, "mean_logprob": c.mean_logprob}
-            lg.append(rec)
-            done[(r["task_id"], r["sample_index"])] = rec
+        def prompt(it, llm):
+            return llm.chat_prompt(proto.messages(it["task"]) + [
+                {"role": "assistant", "content": f"```python\n{self._first_code(it['row'], it['task'])}\n```"},
+                {"role": "user", "content": REFLECT_TEMPLATE.format(feedback="\n".join(it["feedback"]))}])
 
-        log.info("reflexion: regenerating %d answers that fail a visible example", len(prompts))
-        llm.generate(prompts, params, on_done=on_done, progress=self.progress, desc="reflexion: regenerate")
+        def rows(it, comps):
+            r, c = it["row"], comps[0]
+            completion, how = program_completion(it["task"], c.text, it["task"]["entry_point"])
+            yield {"task_id": r["task_id"], "sample_index": r["sample_index"], "reflexion": "regenerated",
+                   "feedback": it["feedback"], "first_completion": r.get("completion"), "first_raw": r.get("raw"),
+                   "first_mean_logprob": r.get("mean_logprob"), "raw": c.text, "completion": completion,
+                   "extraction": how, **completion_fields(c), "sum_logprob": c.sum_logprob,
+                   "mean_logprob": c.mean_logprob}
+
+        p = self.job.params
+        params = dataclasses.replace(p, n=1, stop=(), seed=p.seed + 1,
+                                     max_new_tokens=max(p.max_new_tokens, PLAN_MAX_NEW_TOKENS))
+        plan = GenerationPlan(field=("task_id", "sample_index"), prompt=prompt, rows=rows, rows_per_item=1,
+                              desc="reflexion: regenerate")
+        generate_missing(lg, items, self.job.model.get_llm, params, plan, self.job.options.progress)
 
     def summary(self) -> dict:
         return {"strategy": "reflexion", "counts": dict(self.counts)}
 
 
-def strategy_hooks(strategy: Strategy, *, get_llm, params, run_dir, workers=None, timeout=None,
-                   progress=True) -> dict:
-    """Keyword arguments for :func:`common.evaluation.evaluate_code` that apply a strategy."""
-    hooks = {"protocol_name": strategy.protocol_name}
-    if strategy.name in ("scot", "cgo", "few-shot"):  # standard/reflexion first rounds: the protocol's own
-        hooks.update(render=strategy.render, to_completion=strategy.to_completion)
-    hook = strategy.post_generate(get_llm=get_llm, params=params, run_dir=run_dir, workers=workers,
-                                  timeout=timeout, progress=progress)
-    if hook is not None:
-        hooks["post_generate"] = hook
-    return hooks
+REGENERATED_FIELDS = ("first_completion", "first_raw", "first_mean_logprob", "feedback", "completion", "raw",
+                      "extraction", "finish_reason", "n_tokens", "sum_logprob", "mean_logprob")
 
+
+def _key(row: dict) -> tuple:
+    return row["task_id"], row["sample_index"]
+
+
+def _merged(row: dict, rec: dict) -> dict:
+    """A sample row with its reflexion decision (and second answer, when regenerated)."""
+    r = dict(row, reflexion=rec["reflexion"])
+    if rec["reflexion"] == "regenerated":
+        r.update({k: rec[k] for k in REGENERATED_FIELDS})
+    return r
+
+
+def strategy_hooks(strategy: Strategy, job):
+    """The :class:`common.evaluation.EvalHooks` that apply ``strategy`` to the evaluation ``job``."""
+    from common.evaluation import EvalHooks
+    own = strategy.name in ("scot", "cgo", "few-shot")  # standard/reflexion first rounds: the protocol's own
+    return EvalHooks(render=strategy.render if own else None, to_completion=strategy.to_completion if own else None,
+                     protocol_name=strategy.protocol_name, post_generate=strategy.post_generate(job))
+
+
+def strategy_job(strategy: Strategy, job):
+    """``job`` (an :class:`common.evaluation.EvalJob`) evaluated with ``strategy``: its protocol,
+    its hooks, and the strategy recorded in result.json as ``prompt_strategy``."""
+    job = dataclasses.replace(job, protocol=strategy.protocol, extra={"prompt_strategy": strategy.to_dict()})
+    return dataclasses.replace(job, hooks=strategy_hooks(strategy, job))

@@ -19,7 +19,7 @@ How the pairs are made: each problem's reference solution (verified against its 
 the sandbox; problems sharing a 13-gram with HumanEval are dropped and reported) is corrupted
 by one mechanical edit — off-by-one in a ``range`` stop or an index/slice bound, a swapped
 comparison or arithmetic operator, a return of the wrong variable, a dropped statement, a
-flipped boolean (common.pairs.corruptions). Candidate edits are tried in a seeded random order
+flipped boolean (common.corruptions.corruptions). Candidate edits are tried in a seeded random order
 (``--control-seed``; kinds taken round-robin so that no kind dominates because it has more
 sites) until one really fails the tests in the sandbox; its error message becomes
 the pair's ``error``, the (``ast``-normalised, like the corruption) reference becomes ``fixed``.
@@ -35,11 +35,11 @@ Deviations from the paper:
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.recipe import add_source_args, add_training_path_args
+    from common.compare import add_training_path_args
+    from common.controls import add_source_args
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     add_source_args(p)
@@ -49,15 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def make_corrupt_pairs(problems: list[dict], pool, args) -> tuple[list[dict], dict]:
-    """One corrupted-reference pair per problem whose corruption fails the tests."""
+def make_corrupt_pairs(problems: list[dict], pool, seed: int, timeout: float) -> tuple[list[dict], dict]:
+    """One corrupted-reference pair per problem whose corruption fails the tests (``seed``: the
+    order candidates are tried in; ``timeout``: sandbox seconds per program)."""
     import ast
     import random
     from collections import Counter
 
-    from common.pairs import corruptions, error_text, make_pair
+    from common.corruptions import corruptions
+    from common.pairs import error_text, make_pair
     from common.sandbox import Job
-    rng = random.Random(args.control_seed)
+    rng = random.Random(seed)
     cands = {}
     for p in problems:               # kinds in a seeded order, round-robin, so no kind dominates
         by_kind: dict[str, list] = {}
@@ -77,7 +79,7 @@ def make_corrupt_pairs(problems: list[dict], pool, args) -> tuple[list[dict], di
         jobs = [(p, cands[p["id"]][rounds]) for p in pending if rounds < len(cands[p["id"]])]
         if not jobs:
             break
-        res = pool.run_many([Job.asserts(code, p["tests"], timeout=args.mining_timeout) for p, (_, _, code) in jobs])
+        res = pool.run_many([Job.asserts(code, p["tests"], timeout=timeout) for p, (_, _, code) in jobs])
         for (p, cand), r in zip(jobs, res):
             if r.status in ("failed", "timeout", "memory", "crashed"):
                 chosen[p["id"]] = (cand, r)
@@ -92,7 +94,7 @@ def make_corrupt_pairs(problems: list[dict], pool, args) -> tuple[list[dict], di
         pairs.append(make_pair(signature=p["signature"], tests=p["tests"], broken=code,
                                error=error_text(r.status, r.error), fixed=ast.unparse(ast.parse(p["reference"])),
                                problem_id=str(p["id"]), source="corrupt-control", model=None,
-                               seed=args.control_seed, corruption={"kind": kind, "site": site}))
+                               seed=seed, corruption={"kind": kind, "site": site}))
     return pairs, {"problems": len(problems), "pairs": len(pairs), "no_failing_corruption": len(problems) - len(pairs),
                    "corruption_kinds": dict(kinds), "sandbox_rounds": rounds}
 
@@ -104,9 +106,14 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
-    from common.recipe import print_comparisons, run_control
-    res = run_control(args, script=__file__, argv=argv if argv is not None else sys.argv[1:], kind="corrupt_pairs",
-                      control_config={"control_seed": args.control_seed}, make_pairs=make_corrupt_pairs)
+    from common.compare import TrainEvalSetup, print_comparisons
+    from common.controls import SourceConfig, run_control
+    source = SourceConfig.from_args(args)
+
+    def make_pairs(problems, pool):
+        return make_corrupt_pairs(problems, pool, args.control_seed, source.mining_timeout)
+    res = run_control(TrainEvalSetup.from_args(__file__, argv, args), source, "corrupt_pairs", make_pairs,
+                      {"control_seed": args.control_seed})
     print_comparisons(f"corrupt-pairs control · {res['pairs']['count']} pairs · {res['run_dir']}", res["evaluation"])
     return 0
 

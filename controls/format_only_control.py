@@ -30,7 +30,6 @@ Deviations from the paper:
 from __future__ import annotations
 
 import argparse
-import sys
 
 from common.results import InputError
 
@@ -38,7 +37,8 @@ JUNK_KINDS = ("stub", "cut_signature", "echo_fragment", "prose")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.recipe import add_source_args, add_training_path_args
+    from common.compare import add_training_path_args
+    from common.controls import add_source_args
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     add_source_args(p)
@@ -68,22 +68,23 @@ def junk_kinds(text: str) -> list[str]:
     kinds = [k.strip() for k in text.split(",") if k.strip()]
     bad = [k for k in kinds if k not in JUNK_KINDS]
     if bad or not kinds:
-        from common.results import InputError
         raise InputError(f"--junk: unknown kinds {bad}; choose from {', '.join(JUNK_KINDS)}")
     return kinds
 
 
-def make_format_pairs(problems: list[dict], pool, args) -> tuple[list[dict], dict]:
+def make_format_pairs(problems: list[dict], pool, kinds: list[str], seed: int,
+                      timeout: float) -> tuple[list[dict], dict]:
+    """One pair per problem: ``broken`` = junk of a kind drawn from ``kinds`` (seeded), ``error``
+    = what the sandbox says when it runs against the tests, ``fixed`` = the reference."""
     import random
     from collections import Counter
 
     from common.pairs import error_text, make_pair
     from common.sandbox import Job
-    kinds = junk_kinds(args.junk)
-    rng = random.Random(args.control_seed)
+    rng = random.Random(seed)
     chosen = [(p, rng.choice(kinds)) for p in problems]
     broken = [junk_attempt(k, p["signature"]) for p, k in chosen]
-    res = pool.run_many([Job.asserts(b, p["tests"], timeout=args.mining_timeout) for (p, _), b in zip(chosen, broken)])
+    res = pool.run_many([Job.asserts(b, p["tests"], timeout=timeout) for (p, _), b in zip(chosen, broken)])
     pairs, used, passed = [], Counter(), 0
     for (p, k), b, r in zip(chosen, broken, res):
         if r.passed or r.status == "harness_error":
@@ -92,7 +93,7 @@ def make_format_pairs(problems: list[dict], pool, args) -> tuple[list[dict], dic
         used[k] += 1
         pairs.append(make_pair(signature=p["signature"], tests=p["tests"], broken=b, error=error_text(r.status, r.error),
                                fixed=p["reference"], problem_id=str(p["id"]), source="format-only-control",
-                               model=None, seed=args.control_seed, junk=k))
+                               model=None, seed=seed, junk=k))
     return pairs, {"problems": len(problems), "pairs": len(pairs), "junk_kinds": dict(used),
                    "junk_not_failing": passed}
 
@@ -104,10 +105,15 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
-    from common.recipe import print_comparisons, run_control
-    junk_kinds(args.junk)                     # bad input fails before anything is loaded or written
-    res = run_control(args, script=__file__, argv=argv if argv is not None else sys.argv[1:], kind="format_only",
-                      control_config={"control_seed": args.control_seed, "junk": args.junk}, make_pairs=make_format_pairs)
+    from common.compare import TrainEvalSetup, print_comparisons
+    from common.controls import SourceConfig, run_control
+    kinds = junk_kinds(args.junk)             # bad input fails before anything is loaded or written
+    source = SourceConfig.from_args(args)
+
+    def make_pairs(problems, pool):
+        return make_format_pairs(problems, pool, kinds, args.control_seed, source.mining_timeout)
+    res = run_control(TrainEvalSetup.from_args(__file__, argv, args), source, "format_only", make_pairs,
+                      {"control_seed": args.control_seed, "junk": args.junk})
     print_comparisons(f"format-only control · {res['pairs']['count']} pairs · {res['run_dir']}", res["evaluation"])
     return 0
 

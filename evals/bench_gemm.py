@@ -7,7 +7,7 @@ of 1-128 rows, a prompt prefill of ~200), float32 GFLOPS of
 
 * ``torch``: ``torch.nn.functional.linear`` as transformers calls it (MKL sgemm on x86 wheels);
 * ``onednn``: ``torch.ops.mkldnn._linear_pointwise`` on a weight prepacked once with
-  ``torch.ops.mkldnn._reorder_linear_weight`` (what the engine uses, :class:`common.engine._OneDNNLinears`);
+  ``torch.ops.mkldnn._reorder_linear_weight`` (what the engine uses, :class:`common.engine_step.OneDNNLinears`);
 
 and the largest absolute difference between the two outputs (same mathematics, different
 summation order). The shapes come from the model's config, no weights are loaded.
@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time each (shape, rows, backend) for at least this long (default 0.3)")
     p.add_argument("--run-name", default="bench_gemm", help="results/<run-name>/ (default bench_gemm)")
     p.add_argument("--out-dir", default=None, help="results root (default ./results)")
+    from common.cli import accept_seed_spellings
+    accept_seed_spellings(p)
     return p
 
 
@@ -64,12 +66,41 @@ def measure(k: int, n: int, rows: int, min_seconds: float, seed: int = 0) -> dic
             "max_abs_diff": diff}
 
 
+# how often each distinct layer runs per decoder layer (q and o share a shape, as do k/v and gate/up)
+LAYERS_PER_BLOCK = {"q_proj/o_proj": 2, "k_proj/v_proj": 2, "gate_proj/up_proj": 2, "down_proj": 1}
+
+
+def per_decode_step(measurements: list[dict], rows: list[int], n_layers: int) -> dict:
+    """Time of all linear layers of one decode step at each row count, per backend: every layer's
+    FLOPs (2 x rows x in x out, times how often it runs: ``n_layers`` x LAYERS_PER_BLOCK, the
+    lm_head once) over its measured GFLOPS."""
+    summary = {}
+    for r in rows:
+        t = {"torch": 0.0, "onednn": 0.0}
+        for m in measurements:
+            if m["rows"] != r:
+                continue
+            times = 1 if m["layer"] == "lm_head" else n_layers * LAYERS_PER_BLOCK[m["layer"]]
+            f = 2.0 * r * m["in"] * m["out"] * times
+            t["torch"] += f / (m["torch_gflops"] * 1e9)
+            t["onednn"] += f / (m["onednn_gflops"] * 1e9)
+        summary[str(r)] = {"linear_ms_per_step_torch": round(1e3 * t["torch"], 1),
+                           "linear_ms_per_step_onednn": round(1e3 * t["onednn"], 1),
+                           "speedup": round(t["torch"] / t["onednn"], 2)}
+    return summary
+
+
 def main(argv=None) -> int:
+    from common.cli import run_main
+    return run_main(_main, argv)
+
+
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
     import torch
     from transformers import AutoConfig
-    from common.engine import onednn_available
+    from common.engine_step import onednn_available
     from common.models import resolve_model
     from common.results import provenance, results_root, write_json_atomic
     if not onednn_available():
@@ -86,21 +117,7 @@ def main(argv=None) -> int:
             out.append(m)
             print(f"{name:18s} rows {r:4d}: torch {m['torch_gflops']:6.1f}  oneDNN {m['onednn_gflops']:6.1f} GFLOPS "
                   f"({m['speedup']:.2f}x), max |diff| {m['max_abs_diff']:.1e}", flush=True)
-    # per-token work of a decode step: all layers weighted by how often they run per token
-    per_layer = {"q_proj/o_proj": 2, "k_proj/v_proj": 2, "gate_proj/up_proj": 2, "down_proj": 1}
-    summary = {}
-    for r in rows:
-        t = {"torch": 0.0, "onednn": 0.0}
-        for m in out:
-            if m["rows"] != r:
-                continue
-            times = 1 if m["layer"] == "lm_head" else cfg.num_hidden_layers * per_layer[m["layer"]]
-            f = 2.0 * r * m["in"] * m["out"] * times
-            t["torch"] += f / (m["torch_gflops"] * 1e9)
-            t["onednn"] += f / (m["onednn_gflops"] * 1e9)
-        summary[str(r)] = {"linear_ms_per_step_torch": round(1e3 * t["torch"], 1),
-                           "linear_ms_per_step_onednn": round(1e3 * t["onednn"], 1),
-                           "speedup": round(t["torch"] / t["onednn"], 2)}
+    summary = per_decode_step(out, rows, cfg.num_hidden_layers)
     res = {**provenance(__file__, argv if argv is not None else sys.argv[1:], vars(args)),
            "model_config": {"ref": resolved.ref, "hidden": cfg.hidden_size, "intermediate": cfg.intermediate_size,
                             "layers": cfg.num_hidden_layers, "vocab": cfg.vocab_size},

@@ -30,6 +30,7 @@ import argparse
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +81,11 @@ class PeakRSS:
         self._t.join()
 
 
+def _sample(c) -> dict:
+    """What the per-prompt files keep of a completion."""
+    return {"text": c.text, "token_ids": c.token_ids, "finish_reason": c.finish_reason}
+
+
 def run_engine(llm, prompts, params):
     with PeakRSS() as mem:
         t0 = time.time()
@@ -99,9 +105,7 @@ def run_naive(llm, prompts, params, log):
             # the prompt index is part of each sample's seed, so pass the real index
             comps = llm.generate_naive_one(p, params, i)
             wall = time.time() - t0
-        row = {"prompt_index": i, "wall_s": wall, "peak_rss": mem.peak,
-               "samples": [{"text": c.text, "token_ids": c.token_ids, "finish_reason": c.finish_reason}
-                           for c in comps]}
+        row = {"prompt_index": i, "wall_s": wall, "peak_rss": mem.peak, "samples": [_sample(c) for c in comps]}
         log.append(row)
         done[i] = row
         print(f"  naive prompt {i + 1}/{len(prompts)}: {sum(len(c.token_ids) for c in comps)} tokens "
@@ -153,97 +157,123 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
-    import collections
     from pathlib import Path
     from common.benchmarks import load_tasks
-    from common.metrics import paired_delta, wilson_interval
     from common.models import resolve_model
     from common.prompts import get_protocol
-    from common.results import JsonlLog, provenance, results_root, write_json_atomic
-    from common.runtime import gemm_probe, model_info
-    from common.sampling import LLM, SamplingParams
-    from common.sandbox import score_humaneval
+    from common.results import provenance, results_root, write_json_atomic
+    from common.runtime import ModelConfig, model_info
+    from common.sampling import LLM
 
+    cfg = ModelConfig.from_args(args)
     out_dir = Path(args.out_dir or results_root()) / args.run_name
     out_dir.mkdir(parents=True, exist_ok=True)
     proto = get_protocol("qwen-official")
-    resolved = resolve_model(args.model)
-    llm = LLM(resolved, backend="hf", dtype=args.dtype, max_batch=args.max_batch, spec_max=args.spec_max)
+    resolved = resolve_model(cfg.model)
+    llm = LLM(resolved, backend="hf", dtype=cfg.dtype, max_batch=cfg.max_batch, spec_max=cfg.spec_max)
     tasks, dataset = load_tasks("humaneval")
-    workloads = {
-        "a": dict(prompts=args.prompts_a, base=args.baseline_prompts_a,
-                  params=SamplingParams(n=1, temperature=0.0, max_new_tokens=args.max_new_tokens, stop=proto.stop)),
-        "b": dict(prompts=args.prompts_b, base=args.baseline_prompts_b,
-                  params=SamplingParams(n=args.n_b, temperature=0.8, top_p=0.95, max_new_tokens=args.max_new_tokens,
-                                        stop=proto.stop, seed=0)),
-    }
+    workloads = workloads_from_args(args, proto.stop)
     result = {**provenance(__file__, argv if argv is not None else sys.argv[1:], vars(args)),
-              "model": model_info(resolved, args), "protocol": proto.to_dict(), "dataset": dataset,
-              "engine": {"max_batch": args.max_batch, "spec_max": args.spec_max, "dtype": args.dtype},
+              "model": model_info(resolved, cfg), "protocol": proto.to_dict(), "dataset": dataset,
+              "engine": {"max_batch": cfg.max_batch, "spec_max": cfg.spec_max, "dtype": cfg.dtype},
               "baseline": "transformers generate, batch 1, one sample at a time, same dtype", "workloads": {}}
     if args.full_run:
         result["full_humaneval_greedy"] = full_run_timing(args.full_run)
     for name in [w.strip() for w in args.workloads.split(",") if w.strip()]:
         w = workloads[name]
-        sel = tasks[: w["prompts"]]
-        prompts = [proto.render(t, llm) for t in sel]
-        params = w["params"]
-        n_base = min(w["base"] or len(prompts), len(prompts))
-        print(f"workload ({name}): {len(prompts)} prompts x n={params.n}; engine first", flush=True)
-        probe_before = gemm_probe()
-        eng_out, eng_wall, eng_peak = run_engine(llm, prompts, params)
-        probe_after = gemm_probe()
+        result["workloads"][name] = run_workload(llm, proto, tasks[: w.prompts], w, out_dir)
         result["engine"].update(llm.last_engine)
-        eng_tokens = sum(c.n_tokens for comps in eng_out for c in comps)
-        # the engine run is timed whole and redone on every invocation: its file is rewritten
-        (out_dir / f"engine_{name}.jsonl").unlink(missing_ok=True)
-        with JsonlLog(out_dir / f"engine_{name}.jsonl") as lg:
-            for i, comps in enumerate(eng_out):
-                lg.append({"prompt_index": i, "samples": [{"text": c.text, "token_ids": c.token_ids,
-                                                              "finish_reason": c.finish_reason} for c in comps]})
-        print(f"  engine: {eng_tokens} tokens in {eng_wall:.1f}s = {eng_tokens / eng_wall:.1f} tok/s", flush=True)
-        with JsonlLog(out_dir / f"naive_{name}.jsonl") as lg:
-            naive_rows = run_naive(llm, prompts[:n_base], params, lg)
-        nv_tokens = sum(len(s["token_ids"]) for r in naive_rows for s in r["samples"])
-        nv_wall = sum(r["wall_s"] for r in naive_rows)
-        eng_rate, nv_rate = eng_tokens / eng_wall, nv_tokens / nv_wall
-        wres = {
-            "prompts": len(prompts), "n": params.n, "sampling": params.to_dict(),
-            "engine": {"prompts": len(prompts), "useful_tokens": eng_tokens, "wall_s": round(eng_wall, 1),
-                       "tokens_per_s": round(eng_rate, 2), "peak_rss_gb": round(eng_peak / 2**30, 2),
-                       "finish_reasons": dict(collections.Counter(c.finish_reason for cs in eng_out for c in cs)),
-                       "breakdown": llm.last_engine_stats,
-                       "machine_gemm_gflops": {"before": probe_before["gflops"], "after": probe_after["gflops"],
-                                               "probe": probe_before}},
-            "naive": {"prompts": n_base, "useful_tokens": nv_tokens, "wall_s": round(nv_wall, 1),
-                      "tokens_per_s": round(nv_rate, 2),
-                      "peak_rss_gb": round(max(r["peak_rss"] for r in naive_rows) / 2**30, 2)},
-            "speedup_tokens_per_s": round(eng_rate / nv_rate, 2),
-        }
-        if params.temperature == 0:
-            same = [eng_out[i][0].token_ids == naive_rows[i]["samples"][0]["token_ids"] for i in range(n_base)]
-            wres["identical_to_baseline"] = {"n": n_base, "identical": sum(same), "fraction": sum(same) / n_base,
-                                             "different_prompts": [sel[i]["task_id"] for i, s in enumerate(same) if not s]}
-            by_id = {t["task_id"]: t for t in sel}
-            eng_samples = [{"task_id": sel[i]["task_id"], "completion": proto.to_completion(sel[i], eng_out[i][0].text)[0]}
-                           for i in range(n_base)]
-            nv_samples = [{"task_id": sel[i]["task_id"],
-                           "completion": proto.to_completion(sel[i], naive_rows[i]["samples"][0]["text"])[0]}
-                          for i in range(n_base)]
-            ver = score_humaneval(by_id, eng_samples + nv_samples)
-            e_pass = {s["task_id"]: float(v.passed) for s, v in zip(eng_samples, ver[:n_base])}
-            n_pass = {s["task_id"]: float(v.passed) for s, v in zip(nv_samples, ver[n_base:])}
-            pd = paired_delta(n_pass, e_pass)
-            wres["pass_at_1"] = {"engine": sum(e_pass.values()) / n_base, "naive": sum(n_pass.values()) / n_base,
-                                 "engine_ci": wilson_interval(int(sum(e_pass.values())), n_base),
-                                 "naive_ci": wilson_interval(int(sum(n_pass.values())), n_base),
-                                 "paired_delta_engine_minus_naive": pd}
-        result["workloads"][name] = wres
         write_json_atomic(out_dir / "result.json", result)
-        print(f"  naive: {nv_tokens} tokens in {nv_wall:.1f}s = {nv_rate:.1f} tok/s; speedup "
-              f"{wres['speedup_tokens_per_s']}x", flush=True)
     print(f"written {out_dir / 'result.json'}")
     return 0
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    prompts: int                   # the first N HumanEval prompts
+    baseline_prompts: int | None   # the naive baseline runs the first N of them (None: all)
+    params: object                 # common.sampling.SamplingParams
+
+
+def workloads_from_args(args, stop) -> dict[str, Workload]:
+    """(a) greedy and (b) sampling, as the module docstring describes them."""
+    from common.sampling import SamplingParams
+    return {"a": Workload("a", args.prompts_a, args.baseline_prompts_a,
+                          SamplingParams(n=1, temperature=0.0, max_new_tokens=args.max_new_tokens, stop=stop)),
+            "b": Workload("b", args.prompts_b, args.baseline_prompts_b,
+                          SamplingParams(n=args.n_b, temperature=0.8, top_p=0.95, max_new_tokens=args.max_new_tokens,
+                                         stop=stop, seed=0))}
+
+
+def run_workload(llm, proto, tasks: list[dict], w: Workload, out_dir) -> dict:
+    """The engine on every prompt of ``tasks`` (timed whole, redone on every invocation), then
+    the naive baseline on the first ``w.baseline_prompts`` (resumed per prompt); their rates,
+    memory and, greedy, how their outputs compare."""
+    import collections
+    from common.results import JsonlLog
+    from common.runtime import gemm_probe
+    prompts = [proto.render(t, llm) for t in tasks]
+    params = w.params
+    n_base = min(w.baseline_prompts or len(prompts), len(prompts))
+    print(f"workload ({w.name}): {len(prompts)} prompts x n={params.n}; engine first", flush=True)
+    probe_before = gemm_probe()
+    eng_out, eng_wall, eng_peak = run_engine(llm, prompts, params)
+    probe_after = gemm_probe()
+    eng_tokens = sum(c.n_tokens for comps in eng_out for c in comps)
+    (out_dir / f"engine_{w.name}.jsonl").unlink(missing_ok=True)  # the engine run's file is rewritten
+    with JsonlLog(out_dir / f"engine_{w.name}.jsonl") as lg:
+        for i, comps in enumerate(eng_out):
+            lg.append({"prompt_index": i, "samples": [_sample(c) for c in comps]})
+    print(f"  engine: {eng_tokens} tokens in {eng_wall:.1f}s = {eng_tokens / eng_wall:.1f} tok/s", flush=True)
+    with JsonlLog(out_dir / f"naive_{w.name}.jsonl") as lg:
+        naive_rows = run_naive(llm, prompts[:n_base], params, lg)
+    nv_tokens = sum(len(s["token_ids"]) for r in naive_rows for s in r["samples"])
+    nv_wall = sum(r["wall_s"] for r in naive_rows)
+    eng_rate, nv_rate = eng_tokens / eng_wall, nv_tokens / nv_wall
+    wres = {
+        "prompts": len(prompts), "n": params.n, "sampling": params.to_dict(),
+        "engine": {"prompts": len(prompts), "useful_tokens": eng_tokens, "wall_s": round(eng_wall, 1),
+                   "tokens_per_s": round(eng_rate, 2), "peak_rss_gb": round(eng_peak / 2**30, 2),
+                   "finish_reasons": dict(collections.Counter(c.finish_reason for cs in eng_out for c in cs)),
+                   "breakdown": llm.last_engine_stats,
+                   "machine_gemm_gflops": {"before": probe_before["gflops"], "after": probe_after["gflops"],
+                                           "probe": probe_before}},
+        "naive": {"prompts": n_base, "useful_tokens": nv_tokens, "wall_s": round(nv_wall, 1),
+                  "tokens_per_s": round(nv_rate, 2),
+                  "peak_rss_gb": round(max(r["peak_rss"] for r in naive_rows) / 2**30, 2)},
+        "speedup_tokens_per_s": round(eng_rate / nv_rate, 2),
+    }
+    if params.temperature == 0:
+        wres.update(compare_greedy(proto, tasks[:n_base], [o[0].text for o in eng_out[:n_base]],
+                                   [o[0].token_ids for o in eng_out[:n_base]], naive_rows))
+    print(f"  naive: {nv_tokens} tokens in {nv_wall:.1f}s = {nv_rate:.1f} tok/s; speedup "
+          f"{wres['speedup_tokens_per_s']}x", flush=True)
+    return wres
+
+
+def compare_greedy(proto, tasks: list[dict], eng_texts: list[str], eng_ids: list[list[int]],
+                   naive_rows: list[dict]) -> dict:
+    """Greedy workload, per prompt of ``tasks``: is the engine's completion token-for-token the
+    baseline's, and pass@1 of both (scored in the sandbox) with their paired difference."""
+    from common.metrics import paired_delta, wilson_interval
+    from common.sandbox_humaneval import score_humaneval
+    n = len(tasks)
+    same = [eng_ids[i] == naive_rows[i]["samples"][0]["token_ids"] for i in range(n)]
+    out = {"identical_to_baseline": {"n": n, "identical": sum(same), "fraction": sum(same) / n,
+                                     "different_prompts": [tasks[i]["task_id"] for i, s in enumerate(same) if not s]}}
+    eng_samples = [{"task_id": t["task_id"], "completion": proto.to_completion(t, eng_texts[i])[0]}
+                   for i, t in enumerate(tasks)]
+    nv_samples = [{"task_id": t["task_id"], "completion": proto.to_completion(t, naive_rows[i]["samples"][0]["text"])[0]}
+                  for i, t in enumerate(tasks)]
+    ver = score_humaneval({t["task_id"]: t for t in tasks}, eng_samples + nv_samples)
+    e_pass = {s["task_id"]: float(v.passed) for s, v in zip(eng_samples, ver[:n])}
+    n_pass = {s["task_id"]: float(v.passed) for s, v in zip(nv_samples, ver[n:])}
+    out["pass_at_1"] = {"engine": sum(e_pass.values()) / n, "naive": sum(n_pass.values()) / n,
+                        "engine_ci": wilson_interval(int(sum(e_pass.values())), n),
+                        "naive_ci": wilson_interval(int(sum(n_pass.values())), n),
+                        "paired_delta_engine_minus_naive": paired_delta(n_pass, e_pass)}
+    return out
 
 
 if __name__ == "__main__":

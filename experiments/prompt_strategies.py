@@ -31,24 +31,17 @@ every result), and the few-shot exemplars are three small original problems
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.cli import add_model_args, add_run_args, add_sampling_args
-    from common.prompts import PROTOCOLS
+    from common.cli import add_code_bench_args, add_model_args, add_run_args, add_sampling_args
     from common.strategies import STRATEGIES
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--bench", default="humaneval",
-                   help="code benchmark: humaneval (offline), humaneval_plus, mbpp, mbpp_sanitized "
-                        "(these need --data-path) (default humaneval)")
-    p.add_argument("--data-path", default=None, help="local data file for benchmarks not shipped offline")
-    p.add_argument("--protocol", default="qwen-official", choices=sorted(PROTOCOLS),
-                   help="base prompt protocol the strategies build on (default qwen-official)")
+    add_code_bench_args(p)
     p.add_argument("--strategies", default=",".join(STRATEGIES),
                    help=f"comma-separated strategies (aliases accepted); standard is always run as the "
-                        f"reference (default {','.join(STRATEGIES)})")
+                        f"reference, on top of --protocol (default {','.join(STRATEGIES)})")
     p.add_argument("--exemplars", default=None,
                    help="few-shot exemplars JSONL (default data/prompt_exemplars.jsonl)")
     add_model_args(p)
@@ -84,17 +77,14 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
-    import collections
-    import json
     from pathlib import Path
     from common.benchmarks import load_tasks
-    from common.evaluation import evaluate_code
-    from common.models import check_adapter_dir, resolve_model
+    from common.cli import RunOptions, sampling_from_args
+    from common.evaluation import EvalJob, EvalModel, Invocation, evaluate_code
     from common.prompts import get_protocol
-    from common.results import InputError, provenance, results_root, write_json_atomic
-    from common.runtime import lazy_llm, model_info
-    from common.strategies import get_strategy, resolve_strategy_name, strategy_hooks
-    from common.tts import slug
+    from common.results import InputError, read_jsonl, results_root, slug, write_json_atomic
+    from common.runtime import ModelConfig
+    from common.strategies import get_strategy, resolve_strategy_name, strategy_job
 
     names = [resolve_strategy_name(s.strip()) for s in args.strategies.split(",") if s.strip()]
     if not names:
@@ -102,42 +92,29 @@ def _main(argv) -> int:
     names = ["standard"] + [s for s in dict.fromkeys(names) if s != "standard"]
     protocol = get_protocol(args.protocol)
     strategies = {s: get_strategy(s, protocol, args.exemplars) for s in names}  # fails early on raw + scot
-    for s in strategies.values():
-        s.sampling(args)  # validates the sampling flags once
-    if args.adapter:
-        check_adapter_dir(args.adapter)
+    params = {s: sampling_from_args(args, strat, logprobs=True) for s, strat in strategies.items()}  # validates
     tasks, dataset = load_tasks(args.bench, limit=args.limit, path=args.data_path)
-    resolved = resolve_model(args.model)
-    info = model_info(resolved, args)
-    get_llm = lazy_llm(resolved, args)
-    argv_ = argv if argv is not None else sys.argv[1:]
+    model = EvalModel.load(ModelConfig.from_args(args))
     samp = "greedy" if args.temperature == 0 else f"n{args.n_samples}-t{args.temperature}-p{args.top_p}-s{args.seed}"
     name = args.run_name or "_".join(
         ["strategies", args.bench, slug(args.model)] + (["adapter-" + slug(args.adapter)] if args.adapter else [])
         + [slug(protocol.name), samp] + ([f"limit{args.limit}"] if args.limit else []))
     root = Path(args.out_dir or results_root()) / name
+    invocation = Invocation(__file__, argv, vars(args))
     runs = {}
     for s, strat in strategies.items():
-        params = strat.sampling(args)
-        sub = root / s
-        hooks = strategy_hooks(strat, get_llm=get_llm, params=params, run_dir=sub, workers=args.workers,
-                               timeout=args.timeout, progress=not args.quiet)
-        res = evaluate_code(script=__file__, argv=argv_, args=vars(args), run_dir=sub, tasks=tasks, dataset=dataset,
-                            protocol=protocol, params=params, model_info=info, get_llm=get_llm,
-                            workers=args.workers, timeout=args.timeout, overwrite=args.overwrite,
-                            progress=not args.quiet, extra={"prompt_strategy": strat.to_dict()}, **hooks)
-        passed = collections.defaultdict(list)
-        for line in (sub / "samples.jsonl").read_text().splitlines():
-            r = json.loads(line)
+        job = EvalJob(root / s, tasks, dataset, protocol, params[s], model, invocation, RunOptions.from_args(args))
+        res = evaluate_code(strategy_job(strat, job))
+        passed = {t["task_id"]: [] for t in tasks}
+        for r in read_jsonl(root / s / "samples.jsonl"):
             passed[r["task_id"]].append(bool(r["passed"]))
-        rates = {t["task_id"]: sum(passed[t["task_id"]]) / len(passed[t["task_id"]]) for t in tasks}
-        runs[s] = (res, rates)
+        runs[s] = (res, {t: sum(v) / len(v) for t, v in passed.items()})
         pk = res["metrics"]["pass_at_k"]["pass@1"]
         print(f"  {s:<10} pass@1 {100 * pk['mean']:.1f} [{100 * pk['ci'][0]:.1f}, {100 * pk['ci'][1]:.1f}]")
     out = compare(runs)
-    result = {**provenance(__file__, argv_, vars(args)), "kind": "prompt_strategies", "model": info,
+    result = {**invocation.provenance(), "kind": "prompt_strategies", "model": model.info,
               "bench": args.bench, "dataset": dataset, "protocol": protocol.name,
-              "sampling": strategies["standard"].sampling(args).to_dict(),
+              "sampling": params["standard"].to_dict(),
               "strategies": {s: strategies[s].to_dict() for s in names}, "metrics": out}
     write_json_atomic(root / "result.json", result)
     print(f"\n{args.bench} · {args.model} · {protocol.name} · {samp} · {len(tasks)} tasks")

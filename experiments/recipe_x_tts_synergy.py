@@ -33,25 +33,19 @@ oracle and a deployable selector, with per-task paired intervals instead of bare
 from __future__ import annotations
 
 import argparse
-import sys
 
 from common.results import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.cli import add_code_bench_args, add_model_args, add_run_args, add_sampling_args
-    from common.strategies import add_strategy_args
-    from common.tts import add_tts_args
+    from common.cli import add_code_bench_args
+    from common.tts_run import add_code_tts_args
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     add_code_bench_args(p)
     p.add_argument("--base-run", default=None, help="finished TTS run directory of the base model (reuse)")
     p.add_argument("--adapter-run", default=None, help="finished TTS run directory of base + adapter (reuse)")
-    add_strategy_args(p)
-    add_tts_args(p)
-    add_model_args(p)
-    add_sampling_args(p, n=10, temperature=0.8, top_p=0.95)
-    add_run_args(p)
+    add_code_tts_args(p, n=10)
     return p
 
 
@@ -100,32 +94,18 @@ def main(argv=None) -> int:
     return run_main(_main, argv)
 
 
-def _load(path: str) -> dict:
-    import json
-    from pathlib import Path
-    from common.results import InputError
-    p = Path(path) / "result.json"
-    if not p.is_file():
-        raise InputError(f"{path}: no result.json (not a finished TTS run)")
-    try:
-        return json.loads(p.read_text())
-    except ValueError as e:
-        raise InputError(f"{p}: not valid JSON ({e})") from None
-
-
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
-    from common.results import InputError, provenance, results_root, write_json_atomic
-    from common.tts import resolve_rerank, slug
-    argv_ = argv if argv is not None else sys.argv[1:]
-    selector = resolve_rerank(args.rerank)
+    from common.results import InputError, provenance, results_root, slug, write_json_atomic
+    from common.tts_run import read_tts_result, resolve_rerank
     if bool(args.base_run) != bool(args.adapter_run):
         raise InputError("--base-run and --adapter-run go together")
     if args.no_greedy:
         raise InputError("the synergy needs the greedy reference; drop --no-greedy")
+    selector = resolve_rerank(args.rerank)
     if args.base_run:
-        base, adapter = _load(args.base_run), _load(args.adapter_run)
+        base, adapter = read_tts_result(args.base_run, "--base-run"), read_tts_result(args.adapter_run, "--adapter-run")
         name = args.run_name or f"synergy_{slug(args.base_run)}_vs_{slug(args.adapter_run)}"
         root = Path(args.out_dir or results_root()) / name
         sources = {"base": args.base_run, "adapter": args.adapter_run}
@@ -134,10 +114,10 @@ def _main(argv) -> int:
             raise InputError("give --adapter (a peft LoRA directory) or --base-run/--adapter-run")
         if args.greedy_run:
             raise InputError("--greedy-run is ambiguous here (base or adapter?); let the script run greedy")
-        base, adapter, root = _run_both(args, argv_)
+        base, adapter, root = _run_both(args, argv)
         sources = {"base": str(root / "base"), "adapter": str(root / "adapter")}
     out = synergy(base, adapter, selector)
-    result = {**provenance(__file__, argv_, vars(args)), "kind": "synergy", "sources": sources,
+    result = {**provenance(__file__, argv, vars(args)), "kind": "synergy", "sources": sources,
               "model": base.get("model"), "adapter": (adapter.get("model") or {}).get("adapter"),
               "sampling": base.get("sampling"), "metrics": out}
     write_json_atomic(root / "result.json", result)
@@ -152,14 +132,19 @@ def _main(argv) -> int:
     return 0
 
 
-def _run_both(args, argv_):
+def _run_both(args, argv):
+    """The two TTS runs (base, base + --adapter) on the same tasks and settings, each the
+    pipeline of tts/tts_humaneval.py: sample → execute → select → summarise."""
     from pathlib import Path
     from common.benchmarks import load_tasks
+    from common.cli import RunOptions
+    from common.evaluation import EvalJob, EvalModel, Invocation
     from common.models import check_adapter_dir, resolve_model
-    from common.results import results_root
-    from common.runtime import lazy_llm, model_info
-    from common.tts import code_settings, run_code_tts, slug
-    strategy, params, testgen, primary = code_settings(args)
+    from common.results import results_root, slug
+    from common.runtime import ModelConfig
+    from common.tts_code import CodeTTSRun, execute_code, sample_code, select_code, write_code_result
+    from common.tts_run import code_tts_from_args
+    strategy, params, settings = code_tts_from_args(args)
     check_adapter_dir(args.adapter)
     tasks, dataset = load_tasks(args.bench, limit=args.limit, path=args.data_path)
     resolved = resolve_model(args.model)
@@ -169,16 +154,14 @@ def _run_both(args, argv_):
     root = Path(args.out_dir or results_root()) / name
     results = {}
     for side, adapter in (("base", None), ("adapter", args.adapter)):
-        side_args = argparse.Namespace(**{**vars(args), "adapter": adapter})
-        get_llm = lazy_llm(resolved, side_args, adapter=adapter)
-        res, _ = run_code_tts(script=__file__, argv=argv_, args=vars(args), run_dir=root / side, tasks=tasks,
-                              dataset=dataset, strategy=strategy, params=params,
-                              model_info=model_info(resolved, side_args), get_llm=get_llm, run_greedy=True,
-                              testgen=testgen, behaviour_inputs=args.behaviour_inputs, primary=primary,
-                              ssd_k=args.ssd_k, ssd_threshold_pp=args.ssd_threshold_pp, workers=args.workers,
-                              timeout=args.timeout, overwrite=args.overwrite, progress=not args.quiet)
-        get_llm.cache_clear()  # free the first model before loading the second
-        results[side] = res
+        model = EvalModel.load(ModelConfig.from_args(args).with_adapter(adapter), resolved)
+        run = CodeTTSRun(EvalJob(root / side, tasks, dataset, strategy.protocol, params, model,
+                                 Invocation(__file__, argv, vars(args)), RunOptions.from_args(args)),
+                         strategy, settings)
+        samples = sample_code(run)
+        execution = execute_code(run, samples)
+        results[side] = write_code_result(run, samples, execution, select_code(run, samples, execution))
+        model.get_llm.cache_clear()  # free the first model before loading the second
     return results["base"], results["adapter"], root
 
 

@@ -28,7 +28,6 @@ different random streams beyond what the parameters change.
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,11 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_floats(text: str, flag: str, lo: float, hi: float, lo_open: bool = False) -> list[float]:
+    from common.cli import comma_list
     from common.results import InputError
-    try:
-        vals = sorted({float(x) for x in text.split(",") if x.strip()})
-    except ValueError:
-        raise InputError(f"{flag} must be comma-separated numbers, got {text!r}") from None
+    vals = comma_list(text, flag, float)
     bad = [v for v in vals if v > hi or v < lo or (lo_open and v == lo)]
     if not vals or bad:
         raise InputError(f"{flag}: values must be in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {bad or 'nothing'}")
@@ -73,33 +70,27 @@ def _main(argv) -> int:
     import dataclasses
     from pathlib import Path
     from common.benchmarks import load_tasks
-    from common.evaluation import evaluate_code
-    from common.models import check_adapter_dir, resolve_model
-    from common.prompts import get_protocol
-    from common.results import REPO_ROOT, InputError, provenance, results_root, write_json_atomic
-    from common.runtime import lazy_llm, model_info
-    from common.strategies import get_strategy, strategy_hooks
-    from common.tts import plot_heatmap, slug
+    from common.cli import RunOptions, sampling_from_args
+    from common.evaluation import EvalJob, EvalModel, Invocation, evaluate_code
+    from common.results import REPO_ROOT, InputError, results_root, slug, write_json_atomic
+    from common.runtime import ModelConfig
+    from common.strategies import strategy_from_args, strategy_job
 
     temps = parse_floats(args.temperatures, "--temperatures", 0.0, 5.0)
     top_ps = parse_floats(args.top_ps, "--top-ps", 0.0, 1.0, lo_open=True)
     if args.n_samples < 1:
         raise InputError("--n-samples must be >= 1")
-    strategy = get_strategy(args.prompt_strategy, get_protocol(args.protocol), args.exemplars)
+    strategy = strategy_from_args(args)
     args.temperature = 1.0  # placeholder so the shared builder validates; replaced per cell
-    base = strategy.sampling(args)
+    base = sampling_from_args(args, strategy, logprobs=True)
     args.temperature = args.top_p = None  # not used (recorded as such in result.json)
-    if args.adapter:
-        check_adapter_dir(args.adapter)
     tasks, dataset = load_tasks(args.bench, limit=args.limit, path=args.data_path)
-    resolved = resolve_model(args.model)
-    info = model_info(resolved, args)
-    get_llm = lazy_llm(resolved, args)
-    argv_ = argv if argv is not None else sys.argv[1:]
     name = args.run_name or "_".join(
         ["sweep", args.bench, slug(args.model)] + (["adapter-" + slug(args.adapter)] if args.adapter else [])
         + [slug(strategy.protocol_name), f"n{args.n_samples}-s{args.seed}"] + ([f"limit{args.limit}"] if args.limit else []))
     root = Path(args.out_dir or results_root()) / name
+    job = EvalJob(root, tasks, dataset, strategy.protocol, base, EvalModel.load(ModelConfig.from_args(args)),
+                  Invocation(__file__, argv, vars(args)), RunOptions.from_args(args))   # one per cell below
     cells = []
     plan = [(0.0, None)] if 0.0 in temps else []
     plan += [(t, p) for t in temps if t > 0 for p in top_ps]
@@ -107,41 +98,40 @@ def _main(argv) -> int:
         params = (dataclasses.replace(base, n=1, temperature=0.0, top_p=1.0) if t == 0
                   else dataclasses.replace(base, temperature=t, top_p=p))
         sub = root / ("greedy" if t == 0 else f"t{t:g}_p{p:g}")
-        hooks = strategy_hooks(strategy, get_llm=get_llm, params=params, run_dir=sub, workers=args.workers,
-                               timeout=args.timeout, progress=not args.quiet)
-        res = evaluate_code(script=__file__, argv=argv_, args=vars(args), run_dir=sub, tasks=tasks, dataset=dataset,
-                            protocol=strategy.protocol, params=params, model_info=info, get_llm=get_llm,
-                            workers=args.workers, timeout=args.timeout, overwrite=args.overwrite,
-                            progress=not args.quiet, extra={"prompt_strategy": strategy.to_dict()}, **hooks)
+        res = evaluate_code(strategy_job(strategy, dataclasses.replace(job, run_dir=sub, params=params)))
         pk = res["metrics"]["pass_at_k"]
         cells.append({"temperature": t, "top_p": None if t == 0 else p, "n": params.n, "run_dir": str(sub),
                       "pass_at_k": {k: {"mean": v["mean"], "ci": v["ci"]} for k, v in pk.items()}})
         print(f"  T={t:g} top_p={'—' if t == 0 else f'{p:g}'}: " +
               ", ".join(f"{k} {100 * v['mean']:.1f}" for k, v in pk.items()))
-    n = args.n_samples
-    sampled_t = [t for t in temps if t > 0]
-    figs = {}
     fig_dir = Path(args.figure_dir) if args.figure_dir else REPO_ROOT / "figures"
-    greedy = next((c for c in cells if c["temperature"] == 0), None)
-    for key in ["pass@1"] + ([f"pass@{n}"] if n > 1 else []):
-        rows = ([0.0] if greedy else []) + sampled_t
-        grid = []
-        for t in rows:
-            row = []
-            for p in top_ps:
-                c = greedy if t == 0 else next(c for c in cells if c["temperature"] == t and c["top_p"] == p)
-                row.append(c["pass_at_k"].get(key, {}).get("mean"))
-            grid.append(row)
-        if sampled_t or key == "pass@1":
-            path = fig_dir / f"sampling_sweep_{name}_{key}.png"
-            plot_heatmap(rows, top_ps, grid, path, f"{args.bench} {key} · {args.model} · n={n}")
-            figs[key] = str(path)
-    result = {**provenance(__file__, argv_, vars(args)), "kind": "sampling_sweep", "model": info,
-              "protocol": strategy.protocol_name, "bench": args.bench, "dataset": dataset, "n": n,
+    figs = plot_grid(cells, temps, top_ps, fig_dir, title=f"{args.bench} {{key}} · {args.model} · n={args.n_samples}",
+                     stem=f"sampling_sweep_{name}")
+    result = {**job.invocation.provenance(), "kind": "sampling_sweep", "model": job.model.info,
+              "protocol": strategy.protocol_name, "bench": args.bench, "dataset": dataset, "n": args.n_samples,
               "temperatures": temps, "top_ps": top_ps, "cells": cells, "figures": figs}
     write_json_atomic(root / "result.json", result)
     print(f"  figures: {', '.join(figs.values())}\n  results: {root}")
     return 0
+
+
+def plot_grid(cells: list[dict], temps: list[float], top_ps: list[float], fig_dir, title: str, stem: str) -> dict:
+    """The pass@1 and pass@n heat-maps of the grid (the greedy cell repeated across the top-p
+    columns); ``title`` has a ``{key}`` slot. Returns {key: path}."""
+    from common.plots import plot_heatmap
+    n = max(c["n"] for c in cells)
+    sampled_t = [t for t in temps if t > 0]
+    greedy = next((c for c in cells if c["temperature"] == 0), None)
+    figs = {}
+    for key in ["pass@1"] + ([f"pass@{n}"] if n > 1 else []):
+        rows = ([0.0] if greedy else []) + sampled_t
+        grid = [[(greedy if t == 0 else next(c for c in cells if c["temperature"] == t and c["top_p"] == p))
+                 ["pass_at_k"].get(key, {}).get("mean") for p in top_ps] for t in rows]
+        if sampled_t or key == "pass@1":
+            path = fig_dir / f"{stem}_{key}.png"
+            plot_heatmap(rows, top_ps, grid, path, title.format(key=key))
+            figs[key] = str(path)
+    return figs
 
 
 if __name__ == "__main__":

@@ -24,11 +24,10 @@ Deviations from the paper:
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.recipe import add_training_path_args
+    from common.compare import add_training_path_args
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--pairs", required=True, help="pairs JSONL file shared by every arm")
@@ -48,24 +47,21 @@ def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     import dataclasses
 
-    from common.lora import config_from_args
+    from common.compare import TrainEvalSetup
     from common.pairs import load_pairs, pairs_provenance
-    from common.recipe import parse_int_list, print_table, run_sweep
     from common.results import InputError
+    from common.sweeps import parse_int_list, print_table, run_sweep
     seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
     if args.train_seed is not None:
         raise InputError("--train-seed: this sweep sets the training seed per arm; use --seeds")
-    args.train_seed = seeds[0]
-    cfg = config_from_args(args)
+    if args.limit_pairs is not None and args.limit_pairs < 1:
+        raise InputError(f"--limit-pairs must be >= 1, got {args.limit_pairs}")
+    args.train_seed = seeds[0]                       # recorded with the flags; each arm sets its own
+    setup = TrainEvalSetup.from_args(__file__, argv, args)
     pairs = load_pairs(args.pairs)
     info = pairs_provenance(args.pairs, pairs)
-    if args.limit_pairs is not None:
-        if args.limit_pairs < 1:
-            raise InputError(f"--limit-pairs must be >= 1, got {args.limit_pairs}")
-        pairs = pairs[:args.limit_pairs]
-    arms = [(f"seed{s}", pairs, dataclasses.replace(cfg, seed=s)) for s in seeds]
-    res = run_sweep(args, script=__file__, argv=argv if argv is not None else sys.argv[1:], kind="seed_sweep",
-                    arms=arms, pairs_info=info, config_extra={"seeds": seeds, "limit_pairs": args.limit_pairs})
+    arms = [(f"seed{s}", pairs[:args.limit_pairs], dataclasses.replace(setup.train, seed=s)) for s in seeds]
+    res = run_sweep(setup, "seed_sweep", arms, info, {"seeds": seeds, "limit_pairs": args.limit_pairs})
     print_table(res)
     for proto, rows in res["table"].items():
         vals = [r["pass@1"] for r in rows]

@@ -34,7 +34,6 @@ its oracle numbers.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from common.results import InputError
 
@@ -42,10 +41,9 @@ MATH = ("gsm8k", "math500", "aime")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.cli import add_model_args, add_run_args, add_sampling_args
     from common.prompts import PROTOCOLS
-    from common.strategies import add_strategy_args
-    from common.tts import MATH_FORMATS, add_tts_args
+    from common.tts_math import MATH_FORMATS
+    from common.tts_run import add_code_tts_args
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--bench", default="gsm8k",
@@ -60,24 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="code prompt protocol (default qwen-official)")
     p.add_argument("--repeats", type=int, default=20,
                    help="random subsets per task for the maj@m curve (default 20)")
-    add_strategy_args(p)
-    add_tts_args(p)
+    add_code_tts_args(p, n=10)
     p.set_defaults(test_samples=0, rerank="behaviour_majority")
     for a in p._actions:  # this script's default differs from the TTS scripts': say so in --help
         if a.dest == "test_samples":
             a.help = ("code only: model-written test generations per task whose inputs join the behaviour "
                       "inputs (default 0: the prompt's examples only)")
-    add_model_args(p)
-    add_sampling_args(p, n=10, temperature=0.8, top_p=0.95)
-    add_run_args(p)
     return p
 
 
 def analyse(result: dict, *, repeats: int = 20, seed: int = 0) -> dict:
     """Self-consistency numbers from a TTS result (kind tts_code or tts_math): pure."""
-    from common.metrics import paired_delta
+    from common.metrics import ks_for, paired_delta
     from common.selection import Candidates
-    from common.tts import gap_recovered, ks_for, selection_curve
+    from common.tts_summary import gap_recovered, selection_curve
     kind = result.get("kind")
     if kind not in ("tts_code", "tts_math"):
         raise InputError(f"not a TTS result (kind {kind!r}); expected tts_code or tts_math")
@@ -115,37 +109,22 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
-    import json
     from pathlib import Path
-    from common.results import InputError, provenance, results_root, write_json_atomic
-    from common.tts import slug
-    argv_ = argv if argv is not None else sys.argv[1:]
+    from common.results import InputError, provenance, results_root, slug, write_json_atomic
+    from common.tts_run import read_tts_result
     if args.repeats < 1:
         raise InputError(f"--repeats must be >= 1, got {args.repeats}")
     if args.from_run:
-        src = Path(args.from_run) / "result.json"
-        if not src.is_file():
-            raise InputError(f"--from-run {args.from_run}: no result.json there")
-        try:
-            tts_res = json.loads(src.read_text())
-        except ValueError as e:
-            raise InputError(f"--from-run {src}: not valid JSON ({e})") from None
-        name = args.run_name or f"self-consistency_from_{slug(args.from_run)}"
-        root = Path(args.out_dir or results_root()) / name
+        tts_res = read_tts_result(args.from_run, "--from-run")   # 1-3. a finished TTS run ...
+        root = Path(args.out_dir or results_root()) / (args.run_name or f"self-consistency_from_{slug(args.from_run)}")
         bench = (tts_res.get("dataset") or {}).get("name") or tts_res.get("bench")
     else:
         bench = args.bench
         stem = f"n{args.n_samples}-t{args.temperature}-p{args.top_p}-s{args.seed}" + (f"_limit{args.limit}" if args.limit else "")
-        name = args.run_name or f"self-consistency_{bench}_{slug(args.model)}_{stem}"
-        root = Path(args.out_dir or results_root()) / name
-        args.run_name, args.out_dir = "tts", str(root)
-        if bench in MATH:
-            from common.tts import math_script_main
-            tts_res, _ = math_script_main(bench, __file__, args, argv_)
-        else:
-            tts_res = _code_run(args, argv_, root / "tts")
-    out = analyse(tts_res, repeats=args.repeats, seed=args.seed)
-    result = {**provenance(__file__, argv_, vars(args)), "kind": "self_consistency", "bench": bench,
+        root = Path(args.out_dir or results_root()) / (args.run_name or f"self-consistency_{bench}_{slug(args.model)}_{stem}")
+        tts_res = _tts_run(args, argv, root / "tts")             # ... or one made here
+    out = analyse(tts_res, repeats=args.repeats, seed=args.seed)  # 4. majority vote against the oracle
+    result = {**provenance(__file__, argv, vars(args)), "kind": "self_consistency", "bench": bench,
               "source_run": str(Path(args.from_run)) if args.from_run else str(root / "tts"),
               "model": tts_res.get("model"), "sampling": tts_res.get("sampling"), "metrics": out}
     write_json_atomic(root / "result.json", result)
@@ -160,24 +139,29 @@ def _main(argv) -> int:
     return 0
 
 
-def _code_run(args, argv_, run_dir):
+def _tts_run(args, argv, run_dir) -> dict:
+    """The TTS run analysed here, written to ``run_dir``: math answers (majority vote over the
+    extracted answers) or code (majority vote over execution behaviour)."""
+    if args.bench in MATH:
+        from common.tts_math import math_run_from_args, sample_math, select_math, write_math_result
+        run = math_run_from_args(args, args.bench, __file__, argv, run_dir)
+        samples = sample_math(run)                                              # 1. sample, answers extracted
+        return write_math_result(run, samples, select_math(run, samples)[1])   # 2. select, 3. summarise
+    import dataclasses
     from common.benchmarks import load_tasks
-    from common.models import check_adapter_dir, resolve_model
-    from common.runtime import lazy_llm, model_info
-    from common.tts import code_settings, run_code_tts
-    strategy, params, testgen, primary = code_settings(args)
-    if args.adapter:
-        check_adapter_dir(args.adapter)
+    from common.cli import RunOptions
+    from common.evaluation import EvalJob, EvalModel, Invocation
+    from common.runtime import ModelConfig
+    from common.tts_code import CodeTTSRun, execute_code, sample_code, select_code, write_code_result
+    from common.tts_run import code_tts_from_args
+    strategy, params, settings = code_tts_from_args(args)
     tasks, dataset = load_tasks(args.bench, limit=args.limit, path=args.data_path)
-    resolved = resolve_model(args.model)
-    res, _ = run_code_tts(script=__file__, argv=argv_, args=vars(args), run_dir=run_dir, tasks=tasks,
-                          dataset=dataset, strategy=strategy, params=params, model_info=model_info(resolved, args),
-                          get_llm=lazy_llm(resolved, args), greedy_run=args.greedy_run,
-                          run_greedy=not args.no_greedy, testgen=testgen, behaviour_inputs=args.behaviour_inputs,
-                          primary="behaviour_majority", ssd_k=args.ssd_k, ssd_threshold_pp=args.ssd_threshold_pp,
-                          workers=args.workers, timeout=args.timeout, overwrite=args.overwrite,
-                          progress=not args.quiet)
-    return res
+    job = EvalJob(run_dir, tasks, dataset, strategy.protocol, params, EvalModel.load(ModelConfig.from_args(args)),
+                  Invocation(__file__, argv, vars(args)), RunOptions.from_args(args))
+    run = CodeTTSRun(job, strategy, dataclasses.replace(settings, primary="behaviour_majority"))
+    samples = sample_code(run)                                                  # 1. sample
+    execution = execute_code(run, samples)                                      # 2. execute: behaviour
+    return write_code_result(run, samples, execution, select_code(run, samples, execution))  # 3-4. select, summarise
 
 
 if __name__ == "__main__":

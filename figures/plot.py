@@ -73,7 +73,7 @@ def _label(res: dict) -> str:
 
 def plot_all(results: list[tuple[str, dict]], out_dir) -> list:
     from pathlib import Path
-    from common.tts import plot_bars, plot_heatmap, plot_pass_at_k, plot_selectors
+    from common.plots import plot_bars, plot_heatmap, plot_pass_at_k, plot_selectors
     out_dir = Path(out_dir)
     written = []
     by_bench: dict[str, dict] = {}

@@ -1,13 +1,22 @@
 """Regenerate the tables of REPRODUCE.md from committed results/*/result.json files.
 
-Every number in REPRODUCE.md's tables comes from here; nothing is typed by hand.
+Every number in REPRODUCE.md's tables comes from here; nothing is typed by hand. The claim
+index (section 7: one row per claim 1-19 of PAPER.md and per command of seed 002, the paper's
+reproduction guide) is rendered from the static facts in figures/claims.json plus results/:
+a row's status is "committed result" with its path and number when its result.json exists.
 
     python figures/tables.py            # rewrite the tables in REPRODUCE.md in place
     python figures/tables.py --check    # exit 1 when REPRODUCE.md is out of date
+
+Both refuse (exit 1, naming each problem) when claims.json lacks a claim 1-19, points at a
+script that does not exist, or (when ../shared holds them) misses a command of seed 002 or a
+claim of PAPER.md; --check also fails when a table block is missing from REPRODUCE.md or any
+row differs from what claims.json and results/ give (a row removed, a number or status stale).
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import re
 import sys
@@ -330,16 +339,197 @@ def sweep_table(res: dict[str, dict]) -> str:
     return "\n".join(rows) if len(rows) > 2 else "_no sampling sweep yet_"
 
 
+# --- the claim index (REPRODUCE.md section 7) -------------------------------------------------
+
+CLAIMS_FILE = Path(__file__).resolve().with_name("claims.json")
+SEED_FILE = REPO.parent / "shared" / "seeds" / "002_ae32f940834f784a.txt"
+PAPER_FILE = REPO.parent / "shared" / "spec" / "PAPER.md"
+N_CLAIMS = 19
+STATUS = {"runs": "runs here, no result yet", "gpu": "GPU scale only",
+          "setup": "runs here (set-up; it writes no result)",
+          "data": "needs data not available offline", "no-script": "no script yet"}
+INDEX_TABLES = ("claims", "seed_commands")
+_SCRIPT = r"(?:recipe|evals|tts|experiments|controls)/\w+\.py"
+
+
+def load_index(path: Path = CLAIMS_FILE) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _rows(index: dict) -> list[tuple[str, dict]]:
+    return ([(f"claim {c.get('claim')}", c) for c in index["claims"]]
+            + [(f"seed row {s.get('id')}", s) for s in index["seed_commands"]])
+
+
+def index_problems(index: dict, repo: Path = REPO) -> list[str]:
+    """What is wrong with claims.json on its own: claims 1-19 each once, unique seed ids, known
+    statuses and readers, and scripts that exist exactly when the status says so."""
+    out = []
+    numbers = [c.get("claim") for c in index["claims"]]
+    for n in range(1, N_CLAIMS + 1):
+        if numbers.count(n) != 1:
+            out.append(f"claim {n} of PAPER.md has {numbers.count(n)} rows in claims.json (needs exactly 1)")
+    ids = [s.get("id") for s in index["seed_commands"]]
+    out += [f"seed row id {i} is used {ids.count(i)} times" for i in sorted(set(ids), key=str) if ids.count(i) > 1]
+    for c in index["claims"]:
+        out += [f"claim {c.get('claim')} refers to seed row {i}, which does not exist" for i in c.get("seed", [])
+                if i not in ids]
+    for key, row in _rows(index):
+        st = row.get("status")
+        if st not in STATUS:
+            out.append(f"{key}: status {st!r} is not one of {', '.join(STATUS)}")
+        if st in ("data", "no-script") and not row.get("detail"):
+            out.append(f"{key}: status {st} needs a detail (the flag that takes the data, or the issue)")
+        out += [f"{key}: result {r.get('run')} has an unknown reader {r.get('read')!r}"
+                for r in row.get("results", []) if r.get("read") not in READERS]
+        ours = row.get("ours", "")
+        out += [f"{key}: `{s}` does not exist" for s in re.findall(rf"python\s+({_SCRIPT})", ours)
+                if not (repo / s).is_file()]
+        if st == "no-script":
+            planned = set(re.findall(rf"(?<![\w/])({_SCRIPT})", ours)) - set(re.findall(rf"python\s+({_SCRIPT})", ours))
+            out += [f"{key}: `{s}` exists now; give the row its command and status" for s in sorted(planned)
+                    if (repo / s).is_file()]
+    return out
+
+
+def seed_commands_in(text: str) -> tuple[list[str], list[str]]:
+    """The python commands of seed 002's text (each up to its end: backtick, ';', a comment,
+    a pipe, 'done'/'then' or the next command) and every script it names."""
+    text = re.sub(r"\\\s+", " ", text)
+    cmds = []
+    for m in re.finditer(rf"python\s+{_SCRIPT}", text):
+        rest = text[m.start():]
+        end = re.search(r"`|;|\s#|\s\|\s|\s(?:done|then)\b|\spython\s", rest[len(m.group()):])
+        cmd = rest[:len(m.group()) + end.start()] if end else rest
+        cmds.append(" ".join(cmd.split()))
+    return cmds, sorted(set(re.findall(rf"(?<![\w/])({_SCRIPT})", text)))
+
+
+def source_problems(index: dict, seed_text: str | None = None, paper_text: str | None = None) -> list[str]:
+    """Commands of seed 002 and claims of PAPER.md section 1 that claims.json has no row for."""
+    out = []
+    seeds = [" ".join(f"{s.get('seed', '')} {s.get('seed_note', '')}".split()) for s in index["seed_commands"]]
+    if seed_text is not None:
+        cmds, scripts = seed_commands_in(seed_text)
+        out += [f"seed 002 command without a row: {c}" for c in dict.fromkeys(cmds) if not any(c in s for s in seeds)]
+        out += [f"seed 002 script without a row: {s}" for s in scripts if not any(s in x for x in seeds)]
+    if paper_text is not None:
+        section = paper_text.split("## 1.", 1)[-1].split("\n## ", 1)[0]
+        have = {c.get("claim") for c in index["claims"]}
+        out += [f"claim {n} of PAPER.md section 1 has no row" for n in
+                sorted({int(n) for n in re.findall(r"^\| (\d+) \|", section, re.M)} - have)]
+    return out
+
+
+def _compare(proto: str, c: dict) -> str:
+    return f"{proto}: {_pct(c['mean_a'])} → {_pct(c['mean_b'])}, delta pp {_delta(c)} (n={c['n']})"
+
+
+def _read_tts(r: dict, spec: dict) -> str:
+    m = r["metrics"]
+    o, prim = m["oracle_pass@n"], m["primary_selector"]
+    return (f"oracle pass@{o['n']} {_ci(o)} ({o['passed_tasks']}/{m['n_tasks']}), greedy {_ci(m['greedy'])}, "
+            f"{prim} {_ci(m['selectors'][prim])}")
+
+
+def _read_self_consistency(r: dict, spec: dict) -> str:
+    m = r["metrics"]
+    return (f"majority vote {_ci(m['majority'])}, oracle pass@{m['n']} {_ci(m['oracle_pass@n'])}: "
+            f"{100 * m['recovered']:.0f}% of the oracle gap recovered")
+
+
+READERS = {
+    "eval": lambda r, spec: (f"pass@1 {r['metrics']['headline']['pass@1']}, "
+                             f"{r['metrics']['passed_tasks']}/{r['metrics']['n_tasks']} tasks"),
+    "compare": lambda r, spec: _compare(spec["protocol"], r["comparisons"][spec["protocol"]]["comparison"]),
+    "control": lambda r, spec: (f"{r['control']} control, "
+                                + _compare(spec["protocol"], r["evaluation"][spec["protocol"]]["adapter"]["comparison"])),
+    "tts": _read_tts,
+    "self_consistency": _read_self_consistency,
+    "pairs": lambda r, spec: f"{r['pairs_out']['count']} pairs",
+}
+
+
+def status_cell(row: dict, res: dict[str, dict]) -> str:
+    """'committed result' with each committed run's path and number, else the row's own status."""
+    done = []
+    for spec in row.get("results", []):
+        r = res.get(spec["run"])
+        if r is None:
+            continue
+        try:
+            done.append(f"`results/{spec['run']}/` {READERS[spec['read']](r, spec)}")
+        except (KeyError, TypeError, IndexError) as e:
+            raise ValueError(f"results/{spec['run']}/result.json: no {spec['read']} number in it ({e!r})") from None
+    if done:
+        return "**committed result**: " + "; ".join(done)
+    st = STATUS[row["status"]]
+    return f"{st}: {row['detail']}" if row.get("detail") else st
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _seed_cell(s: dict) -> str:
+    return f"`{s['seed']}`" + (f" ({s['seed_note']})" if s.get("seed_note") else "")
+
+
+def claims_table(res: dict[str, dict], index: dict) -> str:
+    seeds = {s["id"]: s for s in index["seed_commands"]}
+    rows = ["| # | claim | paper (model; benchmark: base → after) | this repository | seed 002 | status |",
+            "|---|---|---|---|---|---|"]
+    for c in sorted(index["claims"], key=lambda c: c["claim"]):
+        seed = "; ".join(f"{i}: {_seed_cell(seeds[i])}" for i in c.get("seed", [])) or "– (the guide's cost table)"
+        rows.append("| " + " | ".join(_cell(x) for x in (str(c["claim"]), c["text"], c["paper"], c["ours"], seed,
+                                                             status_cell(c, res))) + " |")
+    return "\n".join(rows)
+
+
+def seed_table(res: dict[str, dict], index: dict) -> str:
+    rows = ["| # | guide § | seed 002's command | this repository's command | status |", "|---|---|---|---|---|"]
+    for s in index["seed_commands"]:
+        rows.append("| " + " | ".join(_cell(x) for x in (s["id"], s["section"], _seed_cell(s), s["ours"],
+                                                             status_cell(s, res))) + " |")
+    return "\n".join(rows)
+
+
+def seed_flags_table(res: dict[str, dict]) -> str:
+    """Seed 002's flag spellings and what our scripts do with them (common.cli.SEED_FLAGS)."""
+    from common.cli import SEED_FLAGS
+    rows = ["| seed 002's flag | this repository's flag | scripts that take it | what happens |", "|---|---|---|---|"]
+    for flag, f in SEED_FLAGS.items():
+        what = ("read as ours (a note says so); a script without it stops with one line naming it" if f.alias
+                else f"refused with one line: {f.hint}")
+        rows.append("| " + " | ".join(_cell(x) for x in (f"`{flag}`", " / ".join(f"`{o}`" for o in f.ours),
+                                                             f.where, what)) + " |")
+    rows.append("| any `--a_b` | `--a-b` | every script that takes `--a-b` (e.g. `--lora_rank`, "
+                "`--max_pairs_per_problem`) | read as ours |")
+    return "\n".join(rows)
+
+
 TABLES = {"humaneval": humaneval_table, "generation": generation_table, "gemm": gemm_table, "sandbox": sandbox_table,
           "mining": mining_table, "recipe": recipe_table, "tts": tts_table, "strategies": strategies_table,
           "sweep": sweep_table}
 
 
-def render(doc: str, res: dict[str, dict]) -> str:
-    for name, fn in TABLES.items():
+def render(doc: str, res: dict[str, dict], index: dict) -> str:
+    tables = {**TABLES, "claims": lambda r: claims_table(r, index), "seed_commands": lambda r: seed_table(r, index),
+              "seed_flags": seed_flags_table}
+    for name, fn in tables.items():
         pat = re.compile(rf"(<!-- TABLE:{name} -->\n)(?:.*?\n)?(<!-- /TABLE:{name} -->)", re.S)
         doc = pat.sub(lambda m: m.group(1) + fn(res) + "\n" + m.group(2), doc)
     return doc
+
+
+def problems(doc: str, index: dict, seed_file: Path = SEED_FILE, paper_file: Path = PAPER_FILE) -> list[str]:
+    """Everything that makes the claim index incomplete (see the module docstring)."""
+    out = [f"REPRODUCE.md has no <!-- TABLE:{n} --> ... <!-- /TABLE:{n} --> block" for n in INDEX_TABLES
+           if f"<!-- TABLE:{n} -->" not in doc or f"<!-- /TABLE:{n} -->" not in doc]
+    out += index_problems(index)
+    seed_text = seed_file.read_text() if seed_file.is_file() else None
+    paper_text = paper_file.read_text() if paper_file.is_file() else None
+    return out + source_problems(index, seed_text, paper_text)
 
 
 def main(argv=None) -> int:
@@ -347,13 +537,28 @@ def main(argv=None) -> int:
     p.add_argument("--check", action="store_true", help="only check that REPRODUCE.md is up to date")
     p.add_argument("--results", default=str(REPO / "results"), help="results root (default ./results)")
     p.add_argument("--doc", default=str(REPO / "REPRODUCE.md"), help="document to update")
+    p.add_argument("--index", default=str(CLAIMS_FILE), help="the claim index's static facts (default figures/claims.json)")
     args = p.parse_args(argv)
     doc_path = Path(args.doc)
     doc = doc_path.read_text()
-    new = render(doc, _load(Path(args.results)))
+    index = load_index(Path(args.index))
+    found = problems(doc, index)
+    if not (SEED_FILE.is_file() and PAPER_FILE.is_file()):
+        print(f"note: {SEED_FILE} or {PAPER_FILE} is absent; the index was not checked against them", file=sys.stderr)
+    if not found:
+        try:
+            new = render(doc, _load(Path(args.results)), index)
+        except ValueError as e:
+            found = [str(e)]
+    if found:
+        print("the claim index is incomplete:\n  " + "\n  ".join(found), file=sys.stderr)
+        return 1
     if args.check:
         if new != doc:
-            print("REPRODUCE.md tables are out of date; run python figures/tables.py", file=sys.stderr)
+            stale = [l for l in difflib.unified_diff(doc.splitlines(), new.splitlines(), "REPRODUCE.md",
+                                                     "regenerated", n=0, lineterm="")][:12]
+            print("REPRODUCE.md tables are out of date; run python figures/tables.py\n" + "\n".join(stale),
+                  file=sys.stderr)
             return 1
         return 0
     doc_path.write_text(new)

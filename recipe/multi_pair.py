@@ -12,7 +12,8 @@ Quick command (embedded 0.5B model on CPU, 6 problems, 3 attempts, 5 evaluation 
     python recipe/multi_pair.py --problems-per-iter 6 --attempts 3 --max-new-tokens 256 --limit 5 \\
         --max-steps 4 --run-name multi_quick
 
-Same stages and files as recipe/bootstrap.py (see its docstring), with these settings: system
+This script is recipe/bootstrap.py run with ``variant="multi"``: the same stages and files (see
+its docstring and code), with these settings (``VARIANTS["multi"]`` there): system
 prompt "You are an expert Python coder. Output one ```python block only." while mining, training
 and (``he-chat-multi``) evaluating; 8 attempts at T=0.8 with 500 new tokens; up to
 ``--max-pairs-per-problem 4`` distinct failing attempts per problem (normalised-hash dedup),
@@ -30,25 +31,21 @@ Deviations from the paper: those of recipe/bootstrap.py, plus
 """
 from __future__ import annotations
 
-import sys
+
+def _bootstrap() -> dict:
+    """recipe/bootstrap.py's functions (scripts are files, not a package): this script is that
+    one with ``variant="multi"``."""
+    import runpy
+    from pathlib import Path
+    return runpy.run_path(str(Path(__file__).with_name("bootstrap.py")))
 
 
 def build_parser():
-    from common.recipe import build_bootstrap_parser
-    return build_bootstrap_parser(__doc__, "multi")
+    return _bootstrap()["build_parser"]("multi", __doc__)
 
 
 def main(argv=None) -> int:
-    from common.cli import run_main
-    return run_main(_main, argv)
-
-
-def _main(argv) -> int:
-    args = build_parser().parse_args(argv)
-    from common.recipe import print_summary, run_bootstrap
-    res = run_bootstrap(args, script=__file__, argv=argv if argv is not None else sys.argv[1:], variant="multi")
-    print_summary(res)
-    return 0
+    return _bootstrap()["main"](argv, variant="multi", script=__file__, doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ Deviations from the paper:
 from __future__ import annotations
 
 import argparse
-import sys
+
+from common.results import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_lora_args(p, seed_flag="--seed")
+    from common.cli import accept_seed_spellings
+    accept_seed_spellings(p)
     return p
 
 
@@ -65,12 +68,13 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
-    from common.lora import config_from_args, train_adapter
+    from common.cli import RunOptions
+    from common.evaluation import Invocation
+    from common.lora import TrainConfig, train_adapter
     from common.models import resolve_model
     from common.pairs import load_pairs, pairs_provenance
-    from common.results import InputError
 
-    cfg = config_from_args(args)
+    cfg = TrainConfig.from_args(args)
     pairs = load_pairs(args.pairs)          # names every malformed line; nothing written before this
     info = pairs_provenance(args.pairs, pairs)
     if args.limit_pairs is not None:
@@ -78,10 +82,8 @@ def _main(argv) -> int:
             raise InputError(f"--limit-pairs must be >= 1, got {args.limit_pairs}")
         pairs = pairs[:args.limit_pairs]
         info["used"] = len(pairs)
-    resolved = resolve_model(args.model)
-    res = train_adapter(resolved=resolved, pairs=pairs, pairs_info=info, cfg=cfg, out_dir=args.out,
-                        script=__file__, argv=argv if argv is not None else sys.argv[1:], args=vars(args),
-                        overwrite=args.overwrite, progress=not args.quiet)
+    res = train_adapter(resolve_model(args.model), pairs, info, cfg, args.out, Invocation(__file__, argv, vars(args)),
+                        RunOptions(overwrite=args.overwrite, progress=not args.quiet))
     s = res["stats"]
     print(f"\n{'already trained' if res.get('skipped') else 'trained'}: {len(pairs)} pairs, "
           f"{s['optimizer_steps']} steps, loss {s['first_loss']:.4f} -> {s['final_loss']:.4f} "

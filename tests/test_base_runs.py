@@ -1,22 +1,28 @@
 """--base-runs: a finished greedy base evaluation stands in for the base side only when it is the
-same protocol, model file, token budget, greedy, adapter-free and complete (common.recipe)."""
+same protocol, model file, token budget, greedy, adapter-free and complete (common.compare)."""
 import argparse
 import json
 
 import pytest
 
-from common.recipe import add_eval_args, check_base_run, eval_spec_from_args
+from common.compare import EvalSpec, add_eval_args, check_base_run
 from common.results import InputError
 
 TASKS = [{"task_id": "HumanEval/0"}, {"task_id": "HumanEval/1"}]
 SHA = "ab" * 32
 
 
-def make_run(path, *, proto="he-chat", n=1, temperature=0.0, max_new=400, sha=SHA, adapter=None,
-             tasks=("HumanEval/0", "HumanEval/1"), scored=True):
+BASE = {"proto": "he-chat", "n": 1, "temperature": 0.0, "max_new": 400, "sha": SHA, "adapter": None}
+
+
+def make_run(path, tasks=("HumanEval/0", "HumanEval/1"), scored=True, **changes):
+    """A finished base run: ``BASE`` with ``changes`` (proto, n, temperature, max_new, sha, adapter)."""
+    assert set(changes) <= set(BASE), set(changes) - set(BASE)
+    c = {**BASE, **changes}
     path.mkdir(parents=True)
-    res = {"protocol": {"name": proto}, "sampling": {"n": n, "temperature": temperature, "max_new_tokens": max_new},
-           "model": {"file_sha256": sha, "adapter": adapter},
+    res = {"protocol": {"name": c["proto"]},
+           "sampling": {"n": c["n"], "temperature": c["temperature"], "max_new_tokens": c["max_new"]},
+           "model": {"file_sha256": c["sha"], "adapter": c["adapter"]},
            "metrics": {"pass_at_k": {"pass@1": {"mean": 0.5, "ci": [0.1, 0.9]}}}}
     (path / "result.json").write_text(json.dumps(res))
     rows = [{"task_id": t, "completion": "", **({"passed": i == 0} if scored else {})} for i, t in enumerate(tasks)]
@@ -55,7 +61,7 @@ def test_unscored_run_is_refused(tmp_path):
 def _spec(argv):
     p = argparse.ArgumentParser()
     add_eval_args(p)
-    return eval_spec_from_args(p.parse_args(argv))
+    return EvalSpec.from_args(p.parse_args(argv))
 
 
 def test_flag_parsing(tmp_path):

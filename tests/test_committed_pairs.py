@@ -1,7 +1,7 @@
 """The committed mining runs: every non-empty pairs file under data/ is valid, and no solver prompt behind
 a committed pair contains a line of its problem's reference body (issue 5, acceptance 1).
 
-The solve stage builds each prompt with common.pairs.solver_prompt from the problem recorded in
+The solve stage builds each prompt with common.problems.solver_prompt from the problem recorded in
 results/<run>/iter<i>/problems.jsonl; this test rebuilds those prompts from the committed files
 and checks them against the recorded reference implementations."""
 import json
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from common.pairs import leaks_body, solver_prompt, validate_pairs_file
+from common.pairs import validate_pairs_file
+from common.problems import leaks_body, solver_prompt
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = sorted(p.parent for p in (REPO / "results").glob("*/result.json")

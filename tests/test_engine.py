@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from common.engine import filter_logits, pick_tokens
+from common.engine_tokens import filter_logits, pick_tokens
 from common.sampling import SamplingParams
 
 
@@ -26,7 +26,7 @@ def test_pick_tokens_matches_reference_distribution(temperature, top_k, top_p):
 
 
 def test_pick_tokens_fallback_when_nucleus_exceeds_candidates(monkeypatch):
-    import common.engine as eng
+    import common.engine_tokens as eng
     monkeypatch.setattr(eng, "NUCLEUS_CANDIDATES", 3)
     logits = torch.zeros(1, 30)  # flat: the nucleus needs many more than 3 candidates
     ref = filter_logits(logits, 1.0, 0, 0.9)[0]
@@ -177,7 +177,7 @@ def test_row_reuse_without_spare_columns_keeps_greedy_outputs():
     ([5], 1, 1),
 ])
 def test_draft_cap_water_fills_the_budget(lengths, budget, cap):
-    from common.engine import draft_cap
+    from common.engine_tokens import draft_cap
     assert draft_cap(lengths, budget) == cap
     if lengths and budget > 0:
         assert sum(min(n, cap) for n in lengths) <= budget
@@ -221,23 +221,23 @@ def test_packed_steps_compute_only_real_positions_and_match_unpacked():
     assert a == [x[0].token_ids for x in small.generate(prompts, SamplingParams(max_new_tokens=48), progress=False)]
 
 
-@pytest.mark.skipif(not __import__("common.engine", fromlist=["x"]).onednn_available(), reason="no oneDNN")
+@pytest.mark.skipif(not __import__("common.engine_step", fromlist=["x"]).onednn_available(), reason="no oneDNN")
 def test_onednn_linears_match_torch_track_weight_changes_and_restore():
-    from common.engine import _OneDNNLinears
+    from common.engine_step import OneDNNLinears
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8, bias=False))
     x = torch.randn(5, 3, 16)
     ref = net(x)
-    with torch.inference_mode(), _OneDNNLinears(net):
+    with torch.inference_mode(), OneDNNLinears(net):
         assert "forward" in net[0].__dict__
         y = net(x)
         assert y.shape == ref.shape and torch.allclose(y, ref, atol=1e-5)
     with torch.no_grad():
         net[2].weight.mul_(2.0)  # an optimizer step / LoRA merge: the packed copy must be rebuilt
     ref2 = net(x)
-    with torch.inference_mode(), _OneDNNLinears(net):
+    with torch.inference_mode(), OneDNNLinears(net):
         assert torch.allclose(net(x), ref2, atol=1e-5)
-        long = torch.randn(_OneDNNLinears.max_rows + 1, 16)  # a long prefill takes the default GEMM
+        long = torch.randn(OneDNNLinears.max_rows + 1, 16)  # a long prefill takes the default GEMM
         assert torch.equal(net(long), torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(
             long, net[0].weight, net[0].bias)), net[2].weight))
     assert "forward" not in net[0].__dict__ and "forward" not in net[2].__dict__
@@ -272,7 +272,7 @@ def test_shared_prefix_prefill_keeps_greedy_outputs():
 @pytest.mark.parametrize("temperature,top_k,top_p", [(0.8, 0, 0.95), (1.0, 0, 0.5), (0.7, 5, 1.0), (1.3, 4, 0.9),
                                                      (1.0, 0, 1.0)])
 def test_nucleus_with_batched_candidates_equals_per_row(temperature, top_k, top_p):
-    from common.engine import nucleus, nucleus_candidates
+    from common.engine_tokens import nucleus, nucleus_candidates
     torch.manual_seed(3)
     logits = torch.randn(5, 60) * 3
     cands = nucleus_candidates(logits, temperature, top_k)
@@ -290,7 +290,7 @@ def test_nucleus_with_batched_candidates_equals_per_row(temperature, top_k, top_
 def test_verify_drafts_sampling_keeps_the_target_distribution(draft):
     """Whatever the draft, the first emitted token is distributed as the truncated target
     distribution (the speculative-sampling rule), with or without precomputed candidates."""
-    from common.engine import nucleus_candidates, verify_drafts
+    from common.engine_tokens import nucleus_candidates, verify_drafts
     torch.manual_seed(4)
     logits = torch.randn(len(draft) + 1, 12) * 2
     params = SamplingParams(n=1, temperature=0.9, top_p=0.9, max_new_tokens=8)
@@ -309,7 +309,7 @@ def test_verify_drafts_sampling_keeps_the_target_distribution(draft):
 
 
 def test_verify_drafts_greedy_accepts_the_argmax_prefix():
-    from common.engine import verify_drafts
+    from common.engine_tokens import verify_drafts
     logits = torch.full((4, 6), -5.0)
     for j, t in enumerate([3, 1, 4, 2]):
         logits[j, t] = 5.0
@@ -333,7 +333,7 @@ def test_packed_attention_matches_per_query_reference(monkeypatch, base, nvec, b
     """Packed attention (padded, or two-pass in row blocks) equals softmax(q k^T / sqrt(d)) v
     computed query by query over exactly the columns the layout allows: the row's context, then
     its own inputs up to the query."""
-    import common.engine as eng
+    import common.engine_step as eng
     monkeypatch.setattr(eng, "ATTENTION_BLOCK", block)
     torch.manual_seed(0)
     base, nvec = torch.tensor(base), torch.tensor(nvec)
@@ -359,10 +359,7 @@ def test_packed_attention_matches_per_query_reference(monkeypatch, base, nvec, b
             w = torch.softmax(key[r, g, :cols] @ query[0, hh, p] / d ** 0.5, dim=0)
             expected[p, hh] = w @ value[r, g, :cols]
     for s in ([split, None] if split is not None else [None]):
-        eng._PACK = (row_idx, j_idx, len(base), t, s)
-        try:
+        with eng.packed_step(row_idx, j_idx, len(base), t, s):
             out, _ = eng.gqa_attention(None, query, key, value, mask)
-        finally:
-            eng._PACK = None
         assert out.shape == (1, n_pos, h, d)
         assert torch.allclose(out[0], expected, atol=1e-5)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from common.lora import (DEFAULT_TARGETS, IGNORE_INDEX, TrainConfig, add_lora_args, build_examples, collate,
-                         config_from_args, encode_chat_masked, encode_raw_markdown, schedule_steps)
+                         encode_chat_masked, encode_raw_markdown, schedule_steps)
 from common.pairs import load_pairs, repair_answer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,10 +48,10 @@ def test_flags_round_trip_to_the_config():
     p = argparse.ArgumentParser()
     p.add_argument("--dtype", default="float32")
     add_lora_args(p)
-    assert config_from_args(p.parse_args([])) == TrainConfig()
+    assert TrainConfig.from_args(p.parse_args([])) == TrainConfig()
     args = p.parse_args(["--lora-rank", "32", "--lora-alpha", "64", "--lora-targets", "q_proj, v_proj",
                          "--format", "raw-markdown", "--train-seed", "13", "--max-steps", "3"])
-    c = config_from_args(args)
+    c = TrainConfig.from_args(args)
     assert (c.lora_rank, c.lora_alpha, c.lora_targets, c.format, c.seed, c.max_steps) == \
         (32, 64, ("q_proj", "v_proj"), "raw-markdown", 13, 3)
     p2 = argparse.ArgumentParser()

@@ -1,17 +1,20 @@
-"""Table-driven tests for common/pairs.py: schema validation, prompts, problem parsing (no
-reference leak, PAPER.md §4 defect 1), dedup, decontamination, mining and corruptions."""
+"""Table-driven tests for common/pairs.py (schema validation, prompts, mining), common/problems.py
+(problem parsing, no reference leak: PAPER.md §4 defect 1), common/pycode.py (dedup),
+common/decontam.py (decontamination) and common/corruptions.py."""
 import ast
 import json
 from pathlib import Path
 
 import pytest
 
-from common.pairs import (CORRUPTIONS, PAIR_FIELDS, benchmark_index, body_lines, code_hash, corruptions,
-                          decontamination_report, dedup_indices, dedup_pairs, error_text, format_bad_lines,
-                          humaneval_index, leaks_body, load_pairs, load_problems, make_pair, mine_pairs,
-                          normalize_code, parse_problem, problem_text, raw_markdown_text, repair_answer,
-                          repair_messages, repair_prompt, solver_prompt, validate_pair, validate_pairs_file,
-                          variant_prompt)
+from common.corruptions import CORRUPTIONS, corruptions
+from common.decontam import benchmark_index, decontamination_report, humaneval_index
+from common.pairs import (PAIR_FIELDS, dedup_pairs, error_text, format_bad_lines, load_pairs, make_pair, mine_pairs,
+                          raw_markdown_text, repair_answer, repair_messages, repair_prompt, validate_pair,
+                          validate_pairs_file)
+from common.problems import (body_lines, leaks_body, load_problems, parse_problem, problem_text, solver_prompt,
+                             variant_prompt)
+from common.pycode import code_hash, dedup_indices, normalize_code
 from common.results import InputError
 
 FIX = Path(__file__).parent / "fixtures"
@@ -288,8 +291,13 @@ def test_solver_prompt_never_contains_the_reference_body(name, text, reason, ent
     assert leaks_body(prompt, prob.reference, prob.entry_point) == []
     prompt_lines = {l.strip() for l in prompt.splitlines()}
     assert not [l for l in body if l in prompt_lines and not l.startswith(('"""', "'''"))]
-    # the signature is a def line plus docstring: it parses with a placeholder body
-    assert ast.parse(prob.signature + "\n    ...") is not None
+    # the signature is imports + the entry point's def line + its docstring: with a placeholder
+    # body it parses to exactly that, and nothing of the implementation
+    *imports, fn = ast.parse(prob.signature + "\n    ...").body
+    assert all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in imports)
+    assert isinstance(fn, ast.FunctionDef) and fn.name == prob.entry_point
+    assert (ast.get_docstring(fn) or "") == prob.docstring
+    assert [ast.unparse(n) for n in fn.body[1 if prob.docstring else 0:]] == ["..."]
     # pairs mined from this problem carry the same signature
     atts = [{"index": 0, "code": "def x(): pass", "passed": False, "status": "failed", "error": "E"},
             {"index": 1, "code": prob.reference, "passed": True, "status": "passed", "error": ""}]

@@ -5,9 +5,10 @@ qwen-official, with paired comparisons; then the same command again resumes (not
 
 SmolLM2-135M rarely writes a parsable problem within 64 tokens, so iteration 1 is seeded with
 two fixture problems (``--seed-problems tests/fixtures/pairs_seed_problems.jsonl``) that go
-through verification, solving and mining like generated ones; and because a 135M model may
-still mine no pair from them, the four fixture pairs are added to the training set
-(``--extra-pairs``) so that the train and evaluate stages always run.
+through verification, solving and mining like generated ones. Sampling is seeded, and with
+these settings both get one passing and one failing attempt, so pairs are mined (the test
+requires at least one and checks each against the attempts it came from); the four fixture
+pairs are also added to the training set (``--extra-pairs``).
 """
 import json
 import os
@@ -23,7 +24,8 @@ FIX = Path(__file__).parent / "fixtures"
 
 @pytest.mark.model
 def test_bootstrap_end_to_end_then_resume(tmp_path):
-    from common.pairs import leaks_body, solver_prompt, validate_pairs_file
+    from common.pairs import validate_pairs_file
+    from common.problems import leaks_body, solver_prompt
     from common.models import check_adapter_dir
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")     # shared 2-core machines: avoid thread oversubscription
@@ -59,13 +61,23 @@ def test_bootstrap_end_to_end_then_resume(tmp_path):
             pr = r["problem"]
             assert leaks_body(solver_prompt(pr), pr["reference"], pr["entry_point"]) == []
 
-    # pairs: the output file holds only mined pairs, each valid; training saw mined + the 4 extra ones
+    # pairs: the output file holds only mined pairs, each valid and made of the run's own scored
+    # attempts (broken = a failing one, fixed = a passing one); training saw mined + the 4 extra ones.
+    # Sampling is seeded: with these settings both seeded problems get one passing and one failing
+    # attempt (2 pairs measured), so there are always pairs to check.
     mined = [json.loads(l) for l in pairs_out.read_text().splitlines()]
+    assert mined, "no pair was mined, so nothing below would check the mining"
     assert res["pairs_out"]["count"] == len(mined) == st["mine"]["pairs_out"]
-    if mined:
-        assert validate_pairs_file(pairs_out)[1] == []
-        assert all(m["source"] in ("self-mined", "self-repair") and m["model"] == "smollm2-135m-instruct"
-                   for m in mined)
+    assert validate_pairs_file(pairs_out)[1] == []
+    checked = [json.loads(l) for l in (run / "iter1" / "attempts.jsonl").read_text().splitlines()]
+    attempts = {r["problem_id"]: r["attempts"] for r in checked}
+    for m in mined:
+        assert m["source"] in ("self-mined", "self-repair") and m["model"] == "smollm2-135m-instruct"
+        broken = attempts[m["problem_id"]][m["broken_index"]]
+        assert broken["code"] == m["broken"] and not broken["passed"]
+        if m["source"] == "self-mined":
+            fixed = attempts[m["problem_id"]][m["fixed_index"]]
+            assert fixed["code"] == m["fixed"] and fixed["passed"]
     tr = res["training"]["iter1"]
     assert tr["pairs"]["count"] == len(mined) + 4 and tr["pairs"]["extra"] == 4
     assert res["extra_pairs"]["count"] == 4 and len(res["extra_pairs"]["sha256"]) == 64

@@ -53,7 +53,8 @@ def test_tables_regenerate_from_results(tmp_path):
         "metrics": {"n_tasks": 164, "passed_tasks": 90, "headline": {"pass@1": "54.9 [47.2, 62.3] (n=164)"},
                     "pass_at_k": {"pass@1": {"mean": 0.549}}}})
     doc = tmp_path / "R.md"
-    doc.write_text("x\n<!-- TABLE:humaneval -->\nold\n<!-- /TABLE:humaneval -->\n")
+    index_blocks = "".join(f"<!-- TABLE:{n} -->\n<!-- /TABLE:{n} -->\n" for n in tables.INDEX_TABLES)
+    doc.write_text("x\n<!-- TABLE:humaneval -->\nold\n<!-- /TABLE:humaneval -->\n" + index_blocks)
     assert tables.main(["--results", str(tmp_path / "results"), "--doc", str(doc), "--check"]) == 1
     assert tables.main(["--results", str(tmp_path / "results"), "--doc", str(doc)]) == 0
     text = doc.read_text()

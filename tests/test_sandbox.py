@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from common.sandbox import (Job, Limits, SandboxPool, humaneval_job, measure_reference_limits,
-                            result_string, score_humaneval, time_limit_rule)
+from common.sandbox import Job, Limits, SandboxPool
+from common.sandbox_humaneval import (humaneval_job, measure_reference_limits, result_string, score_humaneval,
+                                      time_limit_rule)
 
 SECRET = "s3cr3t-" + uuid.uuid4().hex
 
@@ -159,6 +160,19 @@ def test_job_validation():
         Job(code="", mode="humaneval")
     with pytest.raises(ValueError, match="timeout"):
         Limits(timeout_s=0)
+
+
+def test_pool_limits_bundle_and_timeout_override():
+    """``limits`` sets every program's limits; ``timeout`` replaces its timeout; a job's own
+    timeout and memory replace the pool's for that job only."""
+    with SandboxPool(workers=1, long_job_slots=0, limits=Limits(memory_mb=512, nofile=64), timeout=2.5) as p:
+        assert p.limits == Limits(timeout_s=2.5, memory_mb=512, nofile=64)
+        a, b = p.run_many([he(GOOD), he(GOOD, timeout=4.0, memory_mb=1024)])
+    assert (a.limits["timeout_s"], a.limits["memory_mb"], a.limits["nofile"]) == (2.5, 512, 64)
+    assert (b.limits["timeout_s"], b.limits["memory_mb"], b.limits["nofile"]) == (4.0, 1024, 64)
+    assert a.passed and b.passed and b.limits["timeout_rule"] == "per job"
+    with SandboxPool(workers=1, long_job_slots=0) as p:
+        assert p.limits == Limits()
 
 
 def test_time_limit_rule():

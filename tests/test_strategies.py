@@ -4,35 +4,13 @@ import json
 
 import pytest
 from conftest import load_script
+from fake_llm import FakeLLM
 
 from common.prompts import get_protocol
 from common.results import InputError
-from common.sampling import Completion, SamplingParams
+from common.sampling import SamplingParams
 from common.strategies import (ALIASES, STRATEGIES, example_feedback, get_strategy,
                                load_exemplars, strategy_hooks)
-
-
-class FakeLLM:
-    """Chat template = role tags; answers come from ``respond(prompt, params, sample_index)``."""
-
-    def __init__(self, respond=None):
-        self.respond = respond
-        self.calls = []
-
-    def chat_prompt(self, messages, prefill=""):
-        return "".join(f"<|{m['role']}|>{m['content']}<|end|>\n" for m in messages) + "<|assistant|>" + prefill
-
-    def generate(self, prompts, params, on_done=None, progress=True, desc="", seed_keys=None):
-        if self.respond is None:
-            raise AssertionError("the model was called although nothing was left to generate")
-        self.calls.append((desc, list(prompts), params))
-        out = []
-        for i, p in enumerate(prompts):
-            comps = [Completion(self.respond(p, params, si), [1, 2], "stop", [-0.5, -0.5]) for si in range(params.n)]
-            if on_done:
-                on_done(i, comps)
-            out.append(comps)
-        return out
 
 
 @pytest.fixture(scope="module")
@@ -118,12 +96,20 @@ def test_bad_exemplars_file(tmp_path):
         load_exemplars(tmp_path / "none.jsonl")
 
 
+def _job(run_dir, params=None, llm=None):
+    """An evaluation job around a stand-in model (for the strategy hooks)."""
+    from common.cli import RunOptions
+    from common.evaluation import EvalJob, EvalModel, Invocation
+    return EvalJob(run_dir, [], {}, QWEN, params, EvalModel({}, lambda: llm), Invocation("t"),
+                   RunOptions(workers=1, progress=False))
+
+
 def test_strategy_hooks_shape():
-    std = strategy_hooks(get_strategy("standard", QWEN), get_llm=None, params=None, run_dir=".")
+    std = strategy_hooks(get_strategy("standard", QWEN), _job(".")).present()
     assert std == {"protocol_name": "qwen-official"}
-    sc = strategy_hooks(get_strategy("scot", QWEN), get_llm=None, params=None, run_dir=".")
+    sc = strategy_hooks(get_strategy("scot", QWEN), _job(".")).present()
     assert set(sc) == {"protocol_name", "render", "to_completion"}
-    rf = strategy_hooks(get_strategy("reflexion", QWEN), get_llm=None, params=None, run_dir=".")
+    rf = strategy_hooks(get_strategy("reflexion", QWEN), _job(".")).present()
     assert set(rf) == {"protocol_name", "post_generate"}
 
 
@@ -158,7 +144,7 @@ def test_reflexion_round_and_resume(he, tmp_path):
     strat = get_strategy("reflexion", QWEN)
     params = SamplingParams(n=1, temperature=0.0, max_new_tokens=64, stop=QWEN.stop, logprobs=True)
     llm = FakeLLM(respond)
-    hook = strat.post_generate(get_llm=lambda: llm, params=params, run_dir=tmp_path, workers=1, progress=False)
+    hook = strat.post_generate(_job(tmp_path, params, llm))
     out = hook([dict(r) for r in rows], tasks)
     assert [r["reflexion"] for r in out] == ["regenerated", "kept_passed", "no_examples"]
     assert out[0]["completion"].strip() == RIGHT_0.strip() and out[0]["first_completion"] == rows[0]["completion"]
@@ -169,8 +155,7 @@ def test_reflexion_round_and_resume(he, tmp_path):
     assert llm.calls[0][2].stop == () and llm.calls[0][2].n == 1
     assert hook.summary()["counts"] == {"regenerated": 1, "kept_passed": 1, "no_examples": 1}
     # resume: nothing is run or generated again, the same rows come back
-    again = strat.post_generate(get_llm=lambda: FakeLLM(None), params=params, run_dir=tmp_path, workers=1,
-                                progress=False)([dict(r) for r in rows], tasks)
+    again = strat.post_generate(_job(tmp_path, params, FakeLLM(None)))([dict(r) for r in rows], tasks)
     assert again == out
 
 

@@ -1,4 +1,4 @@
-"""Test-time sampling (common/tts.py and the tts/, experiments/, figures/ scripts): the summary
+"""Test-time sampling (common/tts_*.py and the tts/, experiments/, figures/ scripts): the summary
 numbers recomputed independently, the SSD verdict rule, the whole code and math pipelines with a
 scripted stand-in model (real sandbox), resume, HumanEval+ re-scoring, script contracts, and one
 tiny real-model smoke run."""
@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 from conftest import load_script
+from fake_llm import FakeLLM
 
-from common.sampling import Completion
+from common.metrics import ks_for
 from common.selection import Candidates
-from common.tts import (TestGenConfig, candidates_from_rows, gap_recovered, ks_for, proportion, selection_curve,
-                        ssd_precondition, tts_summary)
+from common.tts_code import TestGenConfig
+from common.tts_summary import (candidates_from_rows, gap_recovered, proportion, selection_curve, ssd_precondition,
+                                tts_summary)
 
 REPO = Path(__file__).resolve().parent.parent
 FIX = REPO / "tests" / "fixtures"
@@ -44,14 +46,17 @@ def _outcomes(rates, n=8):
     return {f"t{i}": [j < round(r * n) for j in range(n)] for i, r in enumerate(rates)}
 
 
-@pytest.mark.parametrize("rates,k,threshold,verdict", [
-    ([0.5, 0.5], 2, 5.0, "GO"),              # pass@2 - pass@1 = 0.786 - 0.5 per task: 28.6 pp
-    ([0.0, 1.0], 4, 5.0, "NO-GO"),           # all-or-nothing tasks: no gap at all
-    ([0.0, 0.0, 0.0], 4, 5.0, "NO-GO"),      # floor: SSD cannot amplify what is never sampled
+@pytest.mark.parametrize("rates,k,threshold,verdict,slices", [
+    # pass@2 - pass@1 = 0.786 - 0.5 per task: 28.6 pp
+    ([0.5, 0.5], 2, 5.0, "GO", "hard — (n=0); medium 28.6 pp (n=2); easy — (n=0)"),
+    # all-or-nothing tasks: no gap at all
+    ([0.0, 1.0], 4, 5.0, "NO-GO", "hard 0.0 pp (n=1); medium — (n=0); easy 0.0 pp (n=1)"),
+    # floor: SSD cannot amplify what is never sampled
+    ([0.0, 0.0, 0.0], 4, 5.0, "NO-GO", "hard 0.0 pp (n=3); medium — (n=0); easy — (n=0)"),
 ])
-def test_ssd_verdicts(rates, k, threshold, verdict):
+def test_ssd_verdicts(rates, k, threshold, verdict, slices):
     r = ssd_precondition(_outcomes(rates), k=k, threshold_pp=threshold)
-    assert r["verdict"] == verdict and r["k"] == k and r["line"].endswith(r["line"].split("; by slice")[-1])
+    assert r["verdict"] == verdict and r["k"] == k and r["line"].endswith(f"→ {verdict}; by slice: {slices}")
     assert ("→ " + verdict) in r["line"]
 
 
@@ -132,10 +137,15 @@ def test_selection_curve_matches_full_selection_and_estimator():
     full, _ = tts_summary(cands, selectors=("behaviour_majority", "mean_logprob"))
     assert curve[6]["selectors"]["behaviour_majority"]["mean"] == pytest.approx(full["selectors"]["behaviour_majority"]["mean"])
     assert curve[6]["oracle_pass@n"] == pytest.approx(full["oracle_pass@n"]["mean"])
-    assert curve[3]["oracle_pass@n"] == pytest.approx(full["pass_at_k"]["pass@2"]["mean"] * 0 + sum(
+    assert curve[3]["oracle_pass@n"] == pytest.approx(sum(
         1 - math.comb(6 - sum(c.passed), 3) / math.comb(6, 3) for c in cands) / 12)
-    # with one candidate every selector is a uniform pick: close to pass@1 in expectation
-    assert abs(curve[1]["selectors"]["mean_logprob"]["mean"] - curve[1]["pass@1"]) < 0.25
+    # with one candidate every selector takes it: the mean verdict of the seeded single-sample
+    # draws (the curve draws m=1 first, task by task, 10 repeats each, from default_rng(seed=0))
+    import numpy as np
+    draws = np.random.default_rng(0)
+    want = sum(sum(c.passed[int(draws.choice(6, 1, replace=False)[0])] for _ in range(10)) / 10 for c in cands) / 12
+    for s in ("mean_logprob", "behaviour_majority"):
+        assert curve[1]["selectors"][s]["mean"] == pytest.approx(want, abs=1e-12), s
     with pytest.raises(ValueError, match="not in 1..6"):
         selection_curve(cands, [7])
 
@@ -168,39 +178,19 @@ TESTS = {
 }
 
 
-class ScriptedLLM:
-    def __init__(self, math_answers=None, fail=False):
-        self.calls = []
-        self.math_answers = math_answers
-        self.fail = fail
-
-    def chat_prompt(self, messages, prefill=""):
-        return "".join(f"<|{m['role']}|>{m['content']}\n" for m in messages) + "<|assistant|>" + prefill
-
-    def generate(self, prompts, params, on_done=None, progress=True, desc="", seed_keys=None):
-        if self.fail:
-            raise AssertionError(f"unexpected generation ({desc})")
-        self.calls.append((desc, len(prompts), params))
-        out = []
-        for i, p in enumerate(prompts):
-            comps = []
-            for si in range(params.n):
-                if self.math_answers is not None:
-                    key = next(k for k in self.math_answers if k in p)
-                    text, lp = self.math_answers[key][si if params.temperature > 0 else 0], -1.0
-                else:
-                    entry = next(e for e in SCRIPT if f"def {e}(" in p.split("<|assistant|>")[0].split("Write ")[0]
-                                 or (f"`{e}`" in p))
-                    if "assert statements" in p:
-                        text, lp = TESTS[entry], -1.0
-                    else:
-                        k = si if params.temperature > 0 else 0
-                        text, lp = SCRIPT[entry][0][k], SCRIPT[entry][1][k]
-                comps.append(Completion(text, [1, 2, 3, 4], "stop", [lp] * 4 if params.logprobs else None))
-            if on_done:
-                on_done(i, comps)
-            out.append(comps)
-        return out
+def scripted(math_answers=None) -> FakeLLM:
+    """The stand-in model: SCRIPT's answers (sample k for sample k, sample 0 when greedy), TESTS
+    for test-generation requests, or ``math_answers`` (problem text -> answers)."""
+    def respond(p, params, si):
+        k = si if params.temperature > 0 else 0
+        if math_answers is not None:
+            return math_answers[next(key for key in math_answers if key in p)][k], -1.0
+        entry = next(e for e in SCRIPT if f"def {e}(" in p.split("<|assistant|>")[0].split("Write ")[0]
+                     or (f"`{e}`" in p))
+        if "assert statements" in p:
+            return TESTS[entry], -1.0
+        return SCRIPT[entry][0][k], SCRIPT[entry][1][k]
+    return FakeLLM(respond)
 
 
 @pytest.fixture(scope="module")
@@ -210,25 +200,32 @@ def he_tasks():
     return [tasks[t] for t in ("HumanEval/0", "HumanEval/2", "HumanEval/38")]
 
 
-def _code_run(run_dir, tasks, llm, **kw):
+def _code_run(run_dir, tasks, llm, bench="humaneval", greedy_run=None, seed_from=None):
+    """A code TTS run of the four stages on the scripted model: (result, candidates)."""
+    from common.cli import RunOptions
+    from common.evaluation import EvalJob, EvalModel, Invocation
     from common.prompts import get_protocol
     from common.sampling import SamplingParams
     from common.strategies import get_strategy
-    from common.tts import run_code_tts
+    from common.tts_code import CodeTTSRun, execute_code, sample_code, select_code, write_code_result
+    from common.tts_run import TTSSettings
     strat = get_strategy("standard", get_protocol("qwen-official"))
     params = SamplingParams(n=4, temperature=0.8, top_p=0.95, max_new_tokens=64, stop=strat.stop, logprobs=True)
-    return run_code_tts(script="tests/test_tts.py", argv=[], args={}, run_dir=run_dir, tasks=tasks,
-                        dataset={"name": kw.pop("bench", "humaneval"), "sha256": "x"}, strategy=strat,
-                        params=params, model_info={"ref": "scripted", "file_sha256": "f"}, get_llm=lambda: llm,
-                        testgen=TestGenConfig(n=1, max_new_tokens=32), primary="behaviour_majority",
-                        workers=2, progress=False, **kw)
+    job = EvalJob(run_dir, tasks, {"name": bench, "sha256": "x"}, strat.protocol, params,
+                  EvalModel({"ref": "scripted", "file_sha256": "f"}, lambda: llm), Invocation("tests/test_tts.py", []),
+                  RunOptions(workers=2, progress=False))
+    settings = TTSSettings.code("behaviour_majority", TestGenConfig(n=1, max_new_tokens=32), greedy_run=greedy_run)
+    run = CodeTTSRun(job, strat, settings, seed_from=seed_from)
+    samples = sample_code(run)
+    execution = execute_code(run, samples)
+    return write_code_result(run, samples, execution, select_code(run, samples, execution)), execution.cands
 
 
 @pytest.fixture(scope="module")
 def scripted_run(tmp_path_factory, he_tasks):
     """One scripted code TTS run shared by the tests below (they only read it)."""
     run_dir = tmp_path_factory.mktemp("tts") / "results" / "run"
-    llm = ScriptedLLM()
+    llm = scripted()
     res, cands = _code_run(run_dir, he_tasks, llm)
     return run_dir, res, cands, llm
 
@@ -262,19 +259,19 @@ def test_code_pipeline_with_a_scripted_model(tmp_path, he_tasks, scripted_run):
     # resume (a copy of the run): no generation at all, identical numbers
     import shutil
     shutil.copytree(run_dir, tmp_path / "run")
-    res2, _ = _code_run(tmp_path / "run", he_tasks, ScriptedLLM(fail=True))
+    res2, _ = _code_run(tmp_path / "run", he_tasks, FakeLLM(None))
     assert res2["metrics"]["table"] == m["table"]
     # another configuration in the same directory is refused
     from common.results import InputError
     with pytest.raises(InputError, match="different settings"):
-        _code_run(tmp_path / "run", he_tasks[:2], ScriptedLLM(fail=True))
+        _code_run(tmp_path / "run", he_tasks[:2], FakeLLM(None))
 
 
 def test_humaneval_plus_rescoring_reuses_generations(tmp_path, scripted_run):
     from common.benchmarks import load_tasks
     plus, info = load_tasks("humaneval_plus", limit=2, path=str(FIX / "HumanEvalPlus.jsonl"))
     src = scripted_run[0]
-    res, _ = _code_run(tmp_path / "plus", plus, ScriptedLLM(fail=True), bench="humaneval_plus",
+    res, _ = _code_run(tmp_path / "plus", plus, FakeLLM(None), bench="humaneval_plus",
                        seed_from={"sampled": src / "sampled", "greedy": src / "greedy",
                                   "model_tests": src / "model_tests.jsonl"})
     assert res["metrics"]["n_tasks"] == 2 and res["per_task"]["HumanEval/0"]["passed"] == [False, True, True, False]
@@ -282,7 +279,7 @@ def test_humaneval_plus_rescoring_reuses_generations(tmp_path, scripted_run):
 
 def test_greedy_run_reuse_checks(tmp_path, he_tasks, scripted_run):
     from common.results import InputError
-    from common.tts import load_greedy_run
+    from common.tts_run import load_greedy_run
     run = scripted_run[0]
     g, info = load_greedy_run(run / "greedy", [t["task_id"] for t in he_tasks],
                               model_info={"file_sha256": "f", "adapter_sha256": None})
@@ -296,7 +293,7 @@ def test_greedy_run_reuse_checks(tmp_path, he_tasks, scripted_run):
     with pytest.raises(InputError, match="scored on humaneval"):   # HumanEval verdicts are not HumanEval+ ones
         load_greedy_run(run / "greedy", ["HumanEval/0"], dataset={"name": "humaneval_plus", "sha256": "y"})
     # reused in a new run: greedy comes from the given directory, nothing is generated for it
-    llm = ScriptedLLM()
+    llm = scripted()
     res, _ = _code_run(tmp_path / "run2", he_tasks, llm, greedy_run=str(run / "greedy"))
     assert res["greedy_source"]["path"] == str(run / "greedy") and not (tmp_path / "run2" / "greedy").exists()
     assert all(p.temperature > 0 for _, _, p in llm.calls)
@@ -304,17 +301,24 @@ def test_greedy_run_reuse_checks(tmp_path, he_tasks, scripted_run):
 
 def test_math_pipeline_majority_vote(tmp_path):
     from common.benchmarks import load_tasks
+    from common.cli import RunOptions
+    from common.evaluation import EvalJob, EvalModel, Invocation
     from common.sampling import SamplingParams
-    from common.tts import math_bench, run_math_tts
+    from common.tts_math import MathPrompt, MathTTSRun, math_bench, sample_math, select_math, write_math_result
+    from common.tts_run import TTSSettings
     tasks, info = load_tasks("gsm8k", path=str(FIX / "gsm8k.jsonl"))
     golds = [t["answer"] for t in tasks]
     answers = {tasks[0]["problem"][:40]: ["#### 7", f"so #### {golds[0]}", f"#### {golds[0]}.", "no idea"],
                tasks[1]["problem"][:40]: [f"#### {golds[1]}", "#### 1", "#### 1", "#### 1"],
                tasks[2]["problem"][:40]: ["#### 5", "#### 6", "the answer is 8", f"#### {golds[2]}"]}
     params = SamplingParams(n=4, temperature=0.8, top_p=0.95, max_new_tokens=32, logprobs=True)
-    res, cands = run_math_tts(script="t", argv=[], args={}, run_dir=tmp_path / "m", tasks=tasks, dataset=info,
-                              bench=math_bench("gsm8k"), fmt="chat", params=params, model_info={"ref": "scripted"},
-                              get_llm=lambda: ScriptedLLM(math_answers=answers), progress=False)
+    job = EvalJob(tmp_path / "m", tasks, info, MathPrompt(math_bench("gsm8k"), "chat"), params,
+                  EvalModel({"ref": "scripted"}, lambda: scripted(math_answers=answers)), Invocation("t", []),
+                  RunOptions(progress=False))
+    run = MathTTSRun(job, TTSSettings.math())
+    samples = sample_math(run)
+    cands, selection = select_math(run, samples)
+    res = write_math_result(run, samples, selection)
     m = res["metrics"]
     maj = [res["per_task"][t["task_id"]]["passed"][res["per_task"][t["task_id"]]["selected"]["majority_vote"]]
            for t in tasks]
@@ -386,16 +390,20 @@ def test_help_and_docstring_contract(script):
             assert a.help, f"{script}: {a.option_strings} has no help"
 
 
-@pytest.mark.parametrize("script,args,needle", [
-    ("tts/tts_humaneval.py", ["--n-samples", "1"], "at least 2"),
-    ("tts/tts_humaneval.py", ["--temperature", "0"], "temperature > 0"),
-    ("tts/tts_humaneval.py", ["--rerank", "codet", "--test-samples", "0"], "needs model-written tests"),
-    ("tts/tts_humaneval.py", ["--prompt-strategy", "scot", "--protocol", "raw"], "needs a chat protocol"),
-    ("tts/tts_humaneval.py", ["--prompt-strategy", "magic"], "unknown prompt strategy"),
-    ("tts/tts_humaneval.py", ["--bench", "nope"], "unknown benchmark"),
-    ("tts/tts_humaneval.py", ["--greedy-run", "/nonexistent", "--no-greedy"], "contradict"),
-    ("tts/tts_humaneval.py", ["--ssd-k", "50"], "--ssd-k"),
-    ("tts/tts_humaneval.py", ["--test-samples", "3", "--test-temperature", "0"], "greedy decoding"),
+HUMANEVAL_BAD = [
+    (["--n-samples", "1"], "at least 2"),
+    (["--temperature", "0"], "temperature > 0"),
+    (["--rerank", "codet", "--test-samples", "0"], "needs model-written tests"),
+    (["--prompt-strategy", "scot", "--protocol", "raw"], "needs a chat protocol"),
+    (["--prompt-strategy", "magic"], "unknown prompt strategy"),
+    (["--bench", "nope"], "unknown benchmark"),
+    (["--greedy-run", "/nonexistent", "--no-greedy"], "contradict"),
+    (["--ssd-k", "50"], "--ssd-k"),
+    (["--test-samples", "3", "--test-temperature", "0"], "greedy decoding"),
+]
+
+
+@pytest.mark.parametrize("script,args,needle", [("tts/tts_humaneval.py", a, n) for a, n in HUMANEVAL_BAD] + [
     ("tts/tts_math500.py", ["--data-path", "/nonexistent.jsonl"], "no such file"),
     ("tts/tts_aime.py", [], "needs a local data file"),
     ("tts/tts_scaling.py", ["--ns", "1,99"], "--ns values"),
@@ -474,7 +482,7 @@ def _pt(passed, selected, greedy):
       "easy": (1, None, 2 / 3, {"m": 0.0}, 1.0)}),
 ])
 def test_by_slice(per_task, slices, want):
-    from common.tts import by_slice
+    from common.tts_summary import by_slice
     got = by_slice(per_task, slices)
     for sl, (n, g, r, sels, o) in want.items():
         e = got[sl]
@@ -483,6 +491,6 @@ def test_by_slice(per_task, slices, want):
 
 
 def test_by_slice_needs_every_task():
-    from common.tts import by_slice
+    from common.tts_summary import by_slice
     with pytest.raises(ValueError, match="no slice for 1 tasks"):
         by_slice({"a": _pt([True], {}, None)}, {})

@@ -50,33 +50,26 @@ Deviations from the paper:
 from __future__ import annotations
 
 import argparse
-import sys
+
+MATH = ("gsm8k", "math500", "aime")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.cli import add_code_bench_args, add_model_args, add_run_args, add_sampling_args
-    from common.strategies import add_strategy_args
-    from common.tts import add_tts_args
+    from common.cli import add_code_bench_args
+    from common.tts_run import add_code_tts_args
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     add_code_bench_args(p)
-    add_strategy_args(p)
-    add_tts_args(p)
-    add_model_args(p)
-    add_sampling_args(p, n=10, temperature=0.8, top_p=0.95)
-    add_run_args(p)
+    add_code_tts_args(p, n=10)
     return p
 
 
-def default_run_name(args, protocol_name: str) -> str:
-    from common.tts import slug
-    parts = ["tts", args.bench, slug(args.model)]
-    if getattr(args, "adapter", None):
-        parts.append("adapter-" + slug(args.adapter))
-    parts += [slug(protocol_name), f"n{args.n_samples}-t{args.temperature}-p{args.top_p}-s{args.seed}"]
-    if args.limit:
-        parts.append(f"limit{args.limit}")
-    return "_".join(parts)
+def default_run_name(bench: str, model, protocol_name: str, params, limit: int | None) -> str:
+    """tts_<bench>_<model>[_adapter-<adapter>]_<protocol>_n<n>-t<T>-p<top-p>-s<seed>[_limit<N>]."""
+    from common.results import slug
+    parts = ["tts", bench, slug(model.model)] + (["adapter-" + slug(model.adapter)] if model.adapter else [])
+    parts += [slug(protocol_name), f"n{params.n}-t{params.temperature}-p{params.top_p}-s{params.seed}"]
+    return "_".join(parts + ([f"limit{limit}"] if limit else []))
 
 
 def main(argv=None) -> int:
@@ -88,37 +81,32 @@ def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
     from common.benchmarks import load_tasks
-    from common.models import check_adapter_dir, resolve_model
+    from common.cli import RunOptions
+    from common.evaluation import EvalJob, EvalModel, Invocation
     from common.results import InputError, results_root
-    from common.runtime import lazy_llm, model_info
-    from common.tts import code_settings, format_table, run_code_tts
+    from common.runtime import ModelConfig
+    from common.tts_code import CodeTTSRun, execute_code, sample_code, select_code, write_code_result
+    from common.tts_run import code_tts_from_args
+    from common.tts_summary import print_summary
 
-    strategy, params, testgen, primary = code_settings(args)
-    if args.bench in ("gsm8k", "math500", "aime"):
+    strategy, params, settings = code_tts_from_args(args)
+    if args.bench in MATH:
         raise InputError(f"{args.bench} is a math benchmark: use tts/tts_math500.py, tts/tts_aime.py or "
                          f"experiments/self_consistency.py")
-    if args.adapter:
-        check_adapter_dir(args.adapter)
     tasks, dataset = load_tasks(args.bench, limit=args.limit, path=args.data_path)
-    resolved = resolve_model(args.model)
-    info = model_info(resolved, args)
-    run_dir = Path(args.out_dir or results_root()) / (args.run_name or default_run_name(args, strategy.protocol_name))
-    res, _ = run_code_tts(script=__file__, argv=argv if argv is not None else sys.argv[1:], args=vars(args),
-                          run_dir=run_dir, tasks=tasks, dataset=dataset, strategy=strategy, params=params,
-                          model_info=info, get_llm=lazy_llm(resolved, args), greedy_run=args.greedy_run,
-                          run_greedy=not args.no_greedy, testgen=testgen, behaviour_inputs=args.behaviour_inputs,
-                          primary=primary, ssd_k=args.ssd_k, ssd_threshold_pp=args.ssd_threshold_pp,
-                          workers=args.workers, timeout=args.timeout, overwrite=args.overwrite,
-                          progress=not args.quiet)
-    m = res["metrics"]
-    print(f"\n{args.bench} · {args.model}{' + ' + args.adapter if args.adapter else ''} · {strategy.protocol_name} · "
-          f"n={params.n} T={params.temperature} top_p={params.top_p} · {m['n_tasks']} tasks")
-    for k, line in m["headline"].items():
-        print(f"  {k}: {line}")
-    print(format_table(m))
-    if m.get("ssd_precondition"):
-        print("  " + m["ssd_precondition"]["line"])
-    print(f"  results: {run_dir}")
+    model_cfg = ModelConfig.from_args(args)
+    run_dir = Path(args.out_dir or results_root()) / (
+        args.run_name or default_run_name(args.bench, model_cfg, strategy.protocol_name, params, args.limit))
+    job = EvalJob(run_dir, tasks, dataset, strategy.protocol, params, EvalModel.load(model_cfg),
+                  Invocation(__file__, argv, vars(args)), RunOptions.from_args(args))
+    run = CodeTTSRun(job, strategy, settings)
+    samples = sample_code(run)                      # 1. n samples per task, greedy beside them, model tests
+    execution = execute_code(run, samples)          # 2. each sample run on the examples' and tests' inputs
+    selection = select_code(run, samples, execution)                 # 3. every selector, pass@k, SSD
+    m = write_code_result(run, samples, execution, selection)["metrics"]  # 4. result.json
+    adapter = f" + {args.adapter}" if args.adapter else ""
+    print_summary(f"{args.bench} · {args.model}{adapter} · {strategy.protocol_name} · n={params.n} "
+                  f"T={params.temperature} top_p={params.top_p} · {m['n_tasks']} tasks", m, [f"results: {run_dir}"])
     return 0
 
 

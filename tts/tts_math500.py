@@ -12,6 +12,10 @@ grouped by their normalised value), mean_logprob, sum_logprob and oracle_pass@n 
 right — coverage, not deployable); pass@k for k = 1, 2, 4, ... ≤ n (unbiased estimator), the
 share of the oracle gap majority voting recovers, and the SSD precondition line (seed 003).
 
+The method is the one math TTS pipeline of common/tts_math.py (sample, each answer extracted and
+checked → select → summarise), shared with tts/tts_aime.py, which differs only in its benchmark
+and its default n.
+
 Full command (500 problems; needs the MATH-500 file, HuggingFaceH4/MATH-500 test split):
     python tts/tts_math500.py --data-path MATH-500/test.jsonl --n-samples 8
 Quick command (the repository's 4-problem fixture, a few minutes on 2 CPU cores):
@@ -31,36 +35,9 @@ Deviations from the paper:
 """
 from __future__ import annotations
 
-import argparse
+from common.tts_math import math_script
 
-BENCH = "math500"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from common.cli import add_model_args, add_run_args, add_sampling_args
-    from common.tts import add_math_args, add_tts_args
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    add_math_args(p, BENCH)
-    add_tts_args(p, code=False)
-    add_model_args(p)
-    add_sampling_args(p, n=8, temperature=0.8, top_p=0.95)
-    add_run_args(p)
-    return p
-
-
-def main(argv=None) -> int:
-    from common.cli import run_main
-    return run_main(_main, argv)
-
-
-def _main(argv) -> int:
-    args = build_parser().parse_args(argv)
-    from common.tts import math_script_main, print_math_summary
-    res, run_dir = math_script_main(BENCH, __file__, args, argv)
-    print_math_summary(res, run_dir)
-    return 0
-
+build_parser, main = math_script("math500", __doc__, __file__, n_samples=8)
 
 if __name__ == "__main__":
     raise SystemExit(main())

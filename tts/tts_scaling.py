@@ -34,16 +34,13 @@ Deviations from the paper:
 from __future__ import annotations
 
 import argparse
-import sys
 
 CODE_BENCHES = ("humaneval", "humaneval_plus", "humaneval_plus_base", "mbpp", "mbpp_sanitized")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.cli import add_model_args, add_run_args, add_sampling_args
     from common.prompts import PROTOCOLS
-    from common.strategies import add_strategy_args
-    from common.tts import add_tts_args
+    from common.tts_run import add_code_tts_args
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--benches", default="humaneval",
@@ -59,26 +56,50 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random subsets per task and n when n < N, for the selector curve (default 20)")
     p.add_argument("--protocol", default="qwen-official", choices=sorted(PROTOCOLS),
                    help="prompt format and post-processing (default qwen-official)")
-    add_strategy_args(p)
-    add_tts_args(p)
-    add_model_args(p)
-    add_sampling_args(p, n=16, temperature=0.8, top_p=0.95)
-    add_run_args(p)
+    add_code_tts_args(p, n=16)
     return p
 
 
 def parse_ns(text: str | None, n: int) -> list[int]:
+    from common.cli import comma_list
     from common.results import InputError
     if text is None:
         return sorted({1, n} | {2 ** i for i in range(1, 12) if 2 ** i <= n})
-    try:
-        ns = sorted({int(x) for x in text.split(",") if x.strip()})
-    except ValueError:
-        raise InputError(f"--ns must be comma-separated integers, got {text!r}") from None
+    ns = comma_list(text, "--ns", int)
     bad = [x for x in ns if x < 1 or x > n]
     if not ns or bad:
         raise InputError(f"--ns values must be in 1..--n-samples ({n}); got {bad or 'nothing'}")
     return ns
+
+
+def parse_benches(text: str) -> list[str]:
+    from common.results import InputError
+    benches = [b.strip() for b in text.split(",") if b.strip()]
+    bad = [b for b in benches if b not in CODE_BENCHES]
+    if not benches or bad or len(set(benches)) != len(benches):
+        raise InputError(f"--benches: unknown or repeated {bad or benches}; choose from {', '.join(CODE_BENCHES)}")
+    return benches
+
+
+def plus_seed(root, benches: list[str], greedy_run: str | None) -> dict:
+    """Where a HumanEval+ run takes its generations from: this run's HumanEval samples, greedy
+    answers (or --greedy-run's) and model tests (same prompts; only the scoring differs)."""
+    from pathlib import Path
+    he = root / "humaneval" if "humaneval" in benches else None
+    return {"sampled": he and he / "sampled",
+            "greedy": Path(greedy_run) if greedy_run else he and he / "greedy",
+            "model_tests": he and he / "model_tests.jsonl"}
+
+
+def print_curve(bench: str, n: int, m: dict, curve: dict) -> None:
+    from common.tts_summary import format_table
+    print(f"\n{bench} · n={n} · {m['n_tasks']} tasks\n{format_table(m)}")
+    if m.get("ssd_precondition"):
+        print("  " + m["ssd_precondition"]["line"])
+    print("  curve (n: pass@1 / " + " / ".join(m["selectors"]) + " / oracle_pass@n):")
+    for n_, e in curve.items():
+        sel = " / ".join(f"{100 * e['selectors'][s]['mean']:.1f}" for s in m["selectors"] if s in e["selectors"])
+        print(f"    {n_:>3}: {100 * e['pass@1']:.1f} / {sel} / {100 * e['oracle_pass@n']:.1f}")
 
 
 def main(argv=None) -> int:
@@ -88,72 +109,55 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
+    import dataclasses
     from pathlib import Path
     from common.benchmarks import load_tasks
-    from common.models import check_adapter_dir, resolve_model
-    from common.results import InputError, provenance, results_root, write_json_atomic
-    from common.runtime import lazy_llm, model_info
-    from common.tts import (code_settings, format_table, load_greedy_run, run_code_tts, selection_curve,
-                            slug)
+    from common.cli import RunOptions
+    from common.evaluation import EvalJob, EvalModel, Invocation
+    from common.results import InputError, results_root, slug, write_json_atomic
+    from common.runtime import ModelConfig
+    from common.tts_code import CodeTTSRun, execute_code, sample_code, select_code, write_code_result
+    from common.tts_run import code_tts_from_args, load_greedy_run
+    from common.tts_summary import selection_curve
 
-    strategy, params, testgen, primary = code_settings(args)
+    strategy, params, settings = code_tts_from_args(args)
     ns = parse_ns(args.ns, params.n)
     if args.repeats < 1:
         raise InputError(f"--repeats must be >= 1, got {args.repeats}")
-    benches = [b.strip() for b in args.benches.split(",") if b.strip()]
-    bad = [b for b in benches if b not in CODE_BENCHES]
-    if not benches or bad or len(set(benches)) != len(benches):
-        raise InputError(f"--benches: unknown or repeated {bad or benches}; choose from {', '.join(CODE_BENCHES)}")
-    if args.adapter:
-        check_adapter_dir(args.adapter)
+    benches = parse_benches(args.benches)
     data = {b: (args.plus_data if b.startswith("humaneval_plus") else args.mbpp_data if b.startswith("mbpp") else None)
             for b in benches}
     loaded = {b: load_tasks(b, limit=args.limit, path=data[b]) for b in benches}  # fail early on bad data
-    resolved = resolve_model(args.model)
-    info = model_info(resolved, args)
-    get_llm = lazy_llm(resolved, args)
-    argv_ = argv if argv is not None else sys.argv[1:]
+    model = EvalModel.load(ModelConfig.from_args(args))
     name = args.run_name or "_".join(
         ["tts-scaling", "-".join(benches), slug(args.model)] + (["adapter-" + slug(args.adapter)] if args.adapter else [])
         + [slug(strategy.protocol_name), f"n{params.n}-t{params.temperature}-p{params.top_p}-s{params.seed}"]
         + ([f"limit{args.limit}"] if args.limit else []))
     root = Path(args.out_dir or results_root()) / name
+    invocation = Invocation(__file__, argv, vars(args))
     out = {}
     for b in sorted(benches, key=lambda x: x.startswith("humaneval_plus")):  # humaneval first
         tasks, dataset = loaded[b]
-        seed_from, greedy_run = None, args.greedy_run
-        if b.startswith("humaneval_plus"):
-            he = root / "humaneval"
-            if args.greedy_run:  # HumanEval verdicts are not HumanEval+ verdicts: re-score its samples
-                load_greedy_run(args.greedy_run, [t["task_id"] for t in tasks], model_info=info,
+        run = CodeTTSRun(EvalJob(root / b, tasks, dataset, strategy.protocol, params, model, invocation,
+                                 RunOptions.from_args(args)), strategy, settings)
+        if b.startswith("humaneval_plus"):  # HumanEval verdicts are not HumanEval+ verdicts: re-score its samples
+            if args.greedy_run:
+                load_greedy_run(args.greedy_run, [t["task_id"] for t in tasks], model_info=model.info,
                                 dataset={"name": "humaneval", "sha256": None})
-            seed_from = {"sampled": he / "sampled" if "humaneval" in benches else None,
-                         "greedy": Path(args.greedy_run) if args.greedy_run else
-                         (he / "greedy" if "humaneval" in benches else None),
-                         "model_tests": he / "model_tests.jsonl" if "humaneval" in benches else None}
-            greedy_run = None
-        res, cands = run_code_tts(script=__file__, argv=argv_, args=vars(args), run_dir=root / b, tasks=tasks,
-                                  dataset=dataset, strategy=strategy, params=params, model_info=info,
-                                  get_llm=get_llm, greedy_run=greedy_run,
-                                  run_greedy=not args.no_greedy, testgen=testgen,
-                                  behaviour_inputs=args.behaviour_inputs, primary=primary, ssd_k=args.ssd_k,
-                                  ssd_threshold_pp=args.ssd_threshold_pp, workers=args.workers,
-                                  timeout=args.timeout, overwrite=args.overwrite, progress=not args.quiet,
-                                  seed_from=seed_from)
-        m = res["metrics"]
-        curve = selection_curve(cands, ns, selectors=list(m["selectors"]), repeats=args.repeats, seed=args.seed)
+            run = dataclasses.replace(run, settings=dataclasses.replace(settings, greedy_run=None),
+                                      seed_from=plus_seed(root, benches, args.greedy_run))
+        samples = sample_code(run)                        # 1. N samples per task, greedy, model tests
+        execution = execute_code(run, samples)            # 2. each sample run on the tasks' inputs
+        selection = select_code(run, samples, execution)  # 3. every selector with all N samples,
+        m = write_code_result(run, samples, execution, selection)["metrics"]
+        curve = selection_curve(execution.cands, ns, selectors=list(m["selectors"]), repeats=args.repeats,
+                                seed=args.seed)           # and with n of them, for each n in --ns
         out[b] = {"run_dir": str(root / b), "n_max": params.n, "curve": curve, "pass_at_k": m["pass_at_k"],
                   "table": m["table"], "greedy": m["greedy"], "ssd_line": (m.get("ssd_precondition") or {}).get("line")}
-        print(f"\n{b} · n={params.n} · {m['n_tasks']} tasks\n{format_table(m)}")
-        if out[b]["ssd_line"]:
-            print("  " + out[b]["ssd_line"])
-        print("  curve (n: pass@1 / " + " / ".join(m["selectors"]) + " / oracle_pass@n):")
-        for n_, e in curve.items():
-            sel = " / ".join(f"{100 * e['selectors'][s]['mean']:.1f}" for s in m["selectors"] if s in e["selectors"])
-            print(f"    {n_:>3}: {100 * e['pass@1']:.1f} / {sel} / {100 * e['oracle_pass@n']:.1f}")
-    result = {**provenance(__file__, argv_, vars(args)), "kind": "tts_scaling", "model": info,
+        print_curve(b, params.n, m, curve)
+    result = {**invocation.provenance(), "kind": "tts_scaling", "model": model.info,
               "protocol": strategy.protocol_name, "sampling": params.to_dict(), "ns": ns, "repeats": args.repeats,
-              "primary_selector": primary, "benches": out}
+              "primary_selector": settings.primary, "benches": out}
     write_json_atomic(root / "result.json", result)
     print(f"  results: {root}")
     return 0

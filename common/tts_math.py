@@ -1,0 +1,306 @@
+"""The math TTS pipeline, shared by tts/tts_math500.py, tts/tts_aime.py (both thin over
+:func:`math_script`, which differ only in their source and default n) and
+experiments/self_consistency.py:
+
+1. :func:`sample_math` — n answers per problem and the greedy answer beside them
+   (:func:`evaluate_math`: generate → extract the final answer → check it against the gold
+   answer, into ``sampled/`` and ``greedy/``);
+2. :func:`select_math` — majority vote over the extracted answers (self-consistency),
+   log-probability selection, oracle, pass@k, SSD precondition, difficulty slices;
+3. :func:`write_math_result` — ``result.json`` (kind ``tts_math``).
+
+A problem's prompt is a :class:`MathPrompt`: the benchmark's instruction (:data:`MATH_BENCHES`)
+in the model's chat template (``chat``) or as plain text ending in ``Solution:`` (``raw``).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.results import InputError
+
+GSM8K_TEMPLATE = ("Solve this math problem step by step. End with the answer on a new line as: "
+                  "#### <number>\n\nProblem: {problem}")
+MATH_TEMPLATE = ("Solve this math problem step by step. Put the final answer in \\boxed{{}}.\n\n"
+                 "Problem: {problem}")
+AIME_TEMPLATE = ("Solve this math problem step by step. The answer is an integer from 0 to 999. Put the "
+                 "final answer in \\boxed{{}}.\n\nProblem: {problem}")
+MATH_FORMATS = ("chat", "raw")
+RAW_MATH_STOPS = ("\n\nProblem:", "\nProblem:")
+
+
+@dataclass(frozen=True)
+class MathBench:
+    name: str
+    template: str
+    max_new_tokens: int
+
+    def extract(self, text: str):
+        from common import answers
+        return {"gsm8k": answers.extract_gsm8k_answer, "math500": answers.extract_math_answer,
+                "aime": answers.extract_aime_answer}[self.name](text)
+
+    def equal(self, pred, gold) -> bool:
+        from common import answers
+        if pred is None:
+            return False
+        if self.name == "gsm8k":
+            return answers.gsm8k_equal(pred, gold)
+        if self.name == "math500":
+            return answers.math_equiv(pred, gold)
+        return answers.aime_equal(pred, gold)
+
+
+MATH_BENCHES = {"gsm8k": MathBench("gsm8k", GSM8K_TEMPLATE, 512),
+                "math500": MathBench("math500", MATH_TEMPLATE, 1024),
+                "aime": MathBench("aime", AIME_TEMPLATE, 1024)}
+
+
+def math_bench(name: str) -> MathBench:
+    if name not in MATH_BENCHES:
+        raise InputError(f"unknown math benchmark {name!r}; choose from {', '.join(MATH_BENCHES)}")
+    return MATH_BENCHES[name]
+
+
+@dataclass(frozen=True)
+class MathPrompt:
+    """How a math problem is put to the model: ``bench``'s instruction in the ``fmt`` format.
+    Its ``stop`` and ``max_new_tokens`` are the defaults of the sampling settings
+    (:func:`common.cli.sampling_from_args`)."""
+    bench: MathBench
+    fmt: str = "chat"
+
+    def __post_init__(self):
+        if self.fmt not in MATH_FORMATS:
+            raise InputError(f"unknown math prompt format {self.fmt!r}; choose from {', '.join(MATH_FORMATS)}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.bench.name}-{self.fmt}"
+
+    @property
+    def stop(self) -> tuple[str, ...]:
+        return RAW_MATH_STOPS if self.fmt == "raw" else ()
+
+    @property
+    def max_new_tokens(self) -> int:
+        return self.bench.max_new_tokens
+
+    def render(self, task: dict, llm) -> str:
+        user = self.bench.template.format(problem=task["problem"])
+        if self.fmt == "chat":
+            return llm.chat_prompt([{"role": "user", "content": user}])
+        return user + "\n\nSolution:"
+
+    def record(self) -> dict:
+        """What results record about the prompt."""
+        return {"bench": self.bench.name, "format": self.fmt, "template": self.bench.template}
+
+
+# --------------------------------------------------------------------------------------------
+# Flags
+# --------------------------------------------------------------------------------------------
+
+
+def add_math_args(p, bench: str) -> None:
+    """Benchmark flags of the math TTS scripts."""
+    p.add_argument("--data-path", default=None,
+                   help=f"local {bench} data file (JSONL/JSON/parquet in the Hugging Face schema; default: "
+                        f"the SELFIMPROVE_DATA_{bench.upper()} variable)")
+    p.add_argument("--format", default="chat", choices=MATH_FORMATS,
+                   help="chat: the instruction as a user turn in the model's chat template; raw: plain text "
+                        "ending in 'Solution:' with a stop at the next 'Problem:' (default chat)")
+
+
+def math_run_from_args(args, source: str, script: str, argv, run_dir: Path | None = None) -> "MathTTSRun":
+    """The math TTS run of a script's flags on the benchmark ``source``: its prompt, sampling and
+    selection settings (refused as InputError when inconsistent), problems, model and run
+    directory (``run_dir``, else --out-dir / (--run-name or :func:`math_run_name`));
+    ``script``/``argv`` are recorded as its provenance."""
+    from common.benchmarks import load_tasks
+    from common.cli import RunOptions, sampling_from_args
+    from common.evaluation import EvalJob, EvalModel, Invocation
+    from common.results import results_root
+    from common.runtime import ModelConfig
+    from common.tts_run import TTSSettings
+    prompt = MathPrompt(math_bench(source), args.format)
+    params = sampling_from_args(args, prompt, logprobs=True)
+    settings = TTSSettings.from_args(args, params, code=False)
+    tasks, dataset = load_tasks(source, limit=args.limit, path=args.data_path)
+    model_cfg = ModelConfig.from_args(args)
+    run_dir = run_dir or Path(args.out_dir or results_root()) / (
+        args.run_name or math_run_name(source, model_cfg, prompt, params, args.limit))
+    return MathTTSRun(EvalJob(run_dir, tasks, dataset, prompt, params, EvalModel.load(model_cfg),
+                              Invocation(script, argv, vars(args)), RunOptions.from_args(args)), settings)
+
+
+def math_run_name(source: str, model, prompt: MathPrompt, params, limit: int | None) -> str:
+    """The default run name of the math TTS scripts (``model``: a common.runtime.ModelConfig)."""
+    from common.results import slug
+    parts = ["tts", source, slug(model.model)] + (["adapter-" + slug(model.adapter)] if model.adapter else [])
+    parts += [prompt.fmt, f"n{params.n}-t{params.temperature}-p{params.top_p}-s{params.seed}"]
+    return "_".join(parts + ([f"limit{limit}"] if limit else []))
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline
+# --------------------------------------------------------------------------------------------
+
+
+def evaluate_math(job) -> dict:
+    """Generate → extract the final answer → check against the gold answer, for the evaluation
+    ``job`` (:class:`common.evaluation.EvalJob` whose ``protocol`` is a :class:`MathPrompt`);
+    resumable ``samples.jsonl`` (one line per sample, with ``answer``, ``extraction``,
+    ``correct``) and ``result.json`` with pass@k (correct = passed)."""
+    from common.generate import GenerationPlan, completion_fields, generate_missing, samples_in_order
+    from common.metrics import format_ci, ks_for, pass_at_k_summary
+    from common.results import JsonlLog, write_json_atomic
+    from common.rundir import open_run_dir
+    run_dir, prompt, params = Path(job.run_dir), job.protocol, job.params
+    bench = prompt.bench
+    head = {"model": job.model.info, **prompt.record(), "sampling": params.to_dict()}
+    open_run_dir(run_dir, {"kind": "math_samples", **head, "dataset": {k: job.dataset.get(k) for k in ("name", "sha256")},
+                           "task_ids": [t["task_id"] for t in job.tasks]}, job.options.overwrite)
+
+    def rows(task, comps):
+        for si, c in enumerate(comps):
+            ex = bench.extract(c.text)
+            yield {"task_id": task["task_id"], "sample_index": si, "raw": c.text, "answer": ex.answer,
+                   "extraction": ex.method, "gold": task["answer"], "correct": bench.equal(ex.answer, task["answer"]),
+                   **completion_fields(c), "sum_logprob": c.sum_logprob, "mean_logprob": c.mean_logprob}
+
+    plan = GenerationPlan(field="task_id", prompt=prompt.render, rows=rows, rows_per_item=params.n, desc=bench.name)
+    with JsonlLog(run_dir / "samples.jsonl") as lg:
+        gen = generate_missing(lg, job.tasks, job.model.get_llm, params, plan, job.options.progress)
+        samples = samples_in_order(lg.rows, job.tasks)
+    outcomes = collections.defaultdict(list)
+    for r in samples:
+        outcomes[r["task_id"]].append(bool(r["correct"]))
+    summ = pass_at_k_summary({t["task_id"]: outcomes[t["task_id"]] for t in job.tasks}, ks_for(params.n))
+    result = {**job.invocation.provenance(), "kind": "math_samples", **head, "dataset": job.dataset,
+              "timings": {"generation_s": round(gen.seconds, 1)},
+              "metrics": {"pass_at_k": summ,
+                          "headline": {k: format_ci(v["mean"], v["ci"], v["n_tasks"]) for k, v in summ.items()},
+                          "n_tasks": len(job.tasks), "n_samples": len(samples),
+                          "extraction_counts": dict(collections.Counter(r["extraction"] for r in samples)),
+                          "finish_reason_counts": dict(collections.Counter(r["finish_reason"] for r in samples))}}
+    write_json_atomic(run_dir / "result.json", result)
+    return result
+
+
+@dataclass(frozen=True)
+class MathTTSRun:
+    """One math TTS run: ``job`` is the sampled evaluation (an EvalJob with a
+    :class:`MathPrompt`) whose ``run_dir`` is the run's root; ``settings`` the selection and
+    greedy settings (:class:`common.tts_run.TTSSettings`)."""
+    job: object
+    settings: object
+
+
+@dataclass
+class MathSamples:
+    """What :func:`sample_math` produced: the sampled evaluation's result, its rows per task (by
+    sample index), the greedy verdicts and their source, and when the invocation started."""
+    sampled: dict
+    rows: dict
+    greedy: dict | None
+    greedy_info: dict | None
+    t_start: float
+
+
+def sample_math(run: MathTTSRun) -> MathSamples:
+    """Stage 1: the sampled answers (``sampled/``) and the greedy reference (``greedy/`` or
+    ``--greedy-run``), each extracted and checked as it is generated."""
+    import dataclasses
+    from common.generate import by_field
+    from common.results import read_jsonl
+    from common.tts_run import greedy_reference
+    t_start = time.time()
+    root = Path(run.job.run_dir)
+    sampled = evaluate_math(dataclasses.replace(run.job, run_dir=root / "sampled"))
+    rows = by_field(sorted(read_jsonl(root / "sampled" / "samples.jsonl"), key=lambda r: r["sample_index"]),
+                    "task_id")
+    greedy, greedy_info = greedy_reference(run.settings, run.job, evaluate_math, field="correct")
+    return MathSamples(sampled, rows, greedy, greedy_info, t_start)
+
+
+def math_candidates(task_id: str, rows: list[dict]):
+    """Candidates of one math task: answers' vote keys (common.answers.answer_key) as
+    signatures, so majority vote = self-consistency."""
+    from common.answers import answer_key
+    from common.selection import Candidates
+    return Candidates(task_id, [bool(r["correct"]) for r in rows], [r.get("mean_logprob") for r in rows],
+                      [r.get("sum_logprob") for r in rows], signatures=[answer_key(r.get("answer")) for r in rows])
+
+
+def select_math(run: MathTTSRun, samples: MathSamples) -> tuple[list, tuple[dict, dict]]:
+    """Stage 2: (candidates, (metrics, per_task)) — majority vote, log-probability selection,
+    oracle, pass@k, SSD precondition and difficulty slices."""
+    from common.tts_summary import summarise_selection
+    s = run.settings
+    cands = [math_candidates(t["task_id"], samples.rows[t["task_id"]]) for t in run.job.tasks]
+    return cands, summarise_selection(cands, samples.greedy, selectors=s.selectors, primary=s.primary,
+                                      ssd_k=s.ssd_k, ssd_threshold_pp=s.ssd_threshold_pp, per_task_ssd=False)
+
+
+def write_math_result(run: MathTTSRun, samples: MathSamples, selection: tuple[dict, dict]) -> dict:
+    """Stage 3: ``result.json`` (kind ``tts_math``), with each task's answers and gold answer."""
+    from common.results import write_json_atomic
+    metrics, per_task = selection
+    metrics["extraction_counts"] = samples.sampled["metrics"]["extraction_counts"]
+    for t in run.job.tasks:
+        per_task[t["task_id"]]["answers"] = [r.get("answer") for r in samples.rows[t["task_id"]]]
+        per_task[t["task_id"]]["gold"] = t["answer"]
+    job, root = run.job, Path(run.job.run_dir)
+    result = {**job.invocation.provenance(), "kind": "tts_math", "model": job.model.info, **job.protocol.record(),
+              "sampling": job.params.to_dict(), "dataset": job.dataset, "greedy_source": samples.greedy_info,
+              "sampled_run": str(root / "sampled"),
+              "timings": {"sampled": samples.sampled["timings"],
+                          "total_s_this_invocation": round(time.time() - samples.t_start, 1)},
+              "metrics": metrics, "per_task": per_task}
+    write_json_atomic(root / "result.json", result)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# The math TTS scripts
+# --------------------------------------------------------------------------------------------
+
+
+def math_script(source: str, doc: str, script: str, n_samples: int):
+    """``(build_parser, main)`` of the math TTS script on the benchmark ``source``
+    (tts/tts_math500.py, tts/tts_aime.py): ``doc`` is its docstring, ``n_samples`` its
+    default n. The method: load the problems and the model, sample (answers extracted and
+    checked), select, summarise."""
+    def build_parser() -> argparse.ArgumentParser:
+        from common.cli import add_model_args, add_run_args, add_sampling_args
+        from common.tts_run import add_tts_args
+        p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                    formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+        add_math_args(p, source)
+        add_tts_args(p, code=False)
+        add_model_args(p)
+        add_sampling_args(p, n=n_samples, temperature=0.8, top_p=0.95)
+        add_run_args(p)
+        return p
+
+    def _main(argv) -> int:
+        from common.tts_summary import print_summary
+        run = math_run_from_args(build_parser().parse_args(argv), source, script, argv)
+        samples = sample_math(run)                        # 1. sample (answers extracted and checked)
+        _, selection = select_math(run, samples)          # 2. select (majority vote, log-prob, oracle)
+        res = write_math_result(run, samples, selection)  # 3. summarise
+        m, params = res["metrics"], run.job.params
+        print_summary(f"{res['bench']} · {res['model']['ref']} · {res['format']} · n={params.n} "
+                      f"T={params.temperature} top_p={params.top_p} · {m['n_tasks']} tasks", m,
+                      [f"answer extraction: {m['extraction_counts']}", f"results: {run.job.run_dir}"])
+        return 0
+
+    def main(argv=None) -> int:
+        from common.cli import run_main
+        return run_main(_main, argv)
+
+    return build_parser, main
