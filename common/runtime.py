@@ -16,12 +16,27 @@ class ModelConfig:
     max_batch: int = 128
     spec_max: int = 8
     tensor_parallel_size: int = 1
+    server_url: str | None = None
+    server_slots: int = 16
+    server_ctx: int = 2048
+
+    def __post_init__(self):
+        from common.results import InputError
+        if self.backend == "server" and not self.server_url:
+            raise InputError("--backend server needs --server-url (the address of a running completions server)")
+        if self.server_url and self.backend != "server":
+            raise InputError(f"--server-url goes with --backend server, not --backend {self.backend}")
+        if self.server_slots < 1 or self.server_ctx < 64:
+            raise InputError("--server-slots must be >= 1 and --server-ctx >= 64")
 
     @classmethod
     def from_args(cls, args, **overrides) -> "ModelConfig":
         """Built once from parsed flags; flags a script does not define keep their defaults."""
         kw = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
-        return cls(**{**kw, **overrides})
+        kw = {**kw, **overrides}
+        if kw.get("server_url") and kw.get("backend", "auto") == "auto":
+            kw["backend"] = "server"
+        return cls(**kw)
 
     def with_adapter(self, adapter) -> "ModelConfig":
         return replace(self, adapter=str(adapter) if adapter else None)
@@ -32,7 +47,8 @@ def model_info(resolved, cfg: ModelConfig) -> dict:
     from common.results import dir_sha256
     return {**resolved.provenance(), "adapter": cfg.adapter,
             "adapter_sha256": dir_sha256(cfg.adapter) if cfg.adapter else None,
-            "dtype": cfg.dtype, "backend_requested": cfg.backend}
+            "dtype": cfg.dtype, "backend_requested": cfg.backend,
+            **({"server_url": cfg.server_url} if cfg.server_url else {})}
 
 
 def lazy_llm(resolved, cfg: ModelConfig):
@@ -41,8 +57,7 @@ def lazy_llm(resolved, cfg: ModelConfig):
 
     @functools.lru_cache(maxsize=1)
     def get():
-        return LLM(resolved, backend=cfg.backend, dtype=cfg.dtype, adapter=cfg.adapter, max_batch=cfg.max_batch,
-                   tensor_parallel_size=cfg.tensor_parallel_size, spec_max=cfg.spec_max)
+        return LLM(resolved, cfg)
     return get
 
 

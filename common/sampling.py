@@ -1,4 +1,4 @@
-"""One sampling-parameters type and one ``generate`` call over three backends.
+"""One sampling-parameters type and one ``generate`` call over five backends.
 
 Backends (``--backend``):
 
@@ -11,6 +11,12 @@ Backends (``--backend``):
   field, LoRA through ``LoRARequest``, multi-GPU through vLLM's own tensor/data parallelism
   (``--tensor-parallel-size``). It cannot be exercised on the CPU machines this project is
   developed on; it is kept deliberately thin (one function) and raises when vLLM is absent.
+* ``server`` — any OpenAI-compatible completions server the user runs (``--server-url``:
+  ``vllm serve`` with its own tensor/data parallelism, SGLang, llama.cpp): the GPU and
+  multi-node path, and the way to keep vLLM's memory out of a training process
+  (:mod:`common.server`).
+* ``llamacpp`` — ``llama-server`` started on loopback for a GGUF model (the embedded ones by
+  default), llama.cpp's integer kernels on the GGUF's own quantised weights; stopped at exit.
 
 ``auto`` picks vLLM when it is importable and a CUDA device is present, else ``hf``.
 Every field of :class:`SamplingParams` is honoured by every backend or rejected loudly.
@@ -26,7 +32,7 @@ from common.results import InputError
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "hf", "naive", "vllm")
+BACKENDS = ("auto", "hf", "naive", "vllm", "llamacpp", "server")
 
 
 @dataclass(frozen=True)
@@ -110,26 +116,34 @@ class LLM:
     ``LLM(resolved_model, backend="auto", dtype="float32", adapter=None, max_batch=32)``.
     """
 
-    def __init__(self, resolved, backend: str = "auto", dtype: str = "float32", adapter: str | None = None,
-                 max_batch: int = 64, tensor_parallel_size: int = 1, threads: int | None = None,
-                 spec_max: int = 8):
-        self.resolved = resolved
-        self.backend = pick_backend(backend)
-        self.dtype = dtype
-        self.adapter = adapter
-        self.max_batch = max_batch
-        self.spec_max = spec_max
+    def __init__(self, resolved, cfg=None, threads: int | None = None, **settings):
+        """``cfg``: a :class:`common.runtime.ModelConfig`; ``settings`` override its fields
+        (``LLM(resolved, backend="hf", max_batch=8)``)."""
+        from common.runtime import ModelConfig
+        cfg = dataclasses.replace(cfg or ModelConfig(model=resolved.ref), **settings)
+        self.resolved, self.cfg = resolved, cfg
+        self.backend = pick_backend(cfg.backend)
+        self.dtype, self.adapter, self.max_batch, self.spec_max = cfg.dtype, cfg.adapter, cfg.max_batch, cfg.spec_max
+        self.server = None
         t0 = time.time()
         if self.backend == "vllm":
-            self._init_vllm(tensor_parallel_size)
+            self._init_vllm(cfg.tensor_parallel_size)
+        elif self.backend in ("llamacpp", "server"):
+            from common.server import connect
+            self.tokenizer, self.client, self.server = connect(resolved, cfg)
         else:
             import torch
             from common.models import load_model
             if threads:
                 torch.set_num_threads(threads)
-            self.model, self.tokenizer = load_model(resolved, dtype=dtype, adapter=adapter)
+            self.model, self.tokenizer = load_model(resolved, dtype=cfg.dtype, adapter=cfg.adapter)
         self.load_seconds = time.time() - t0
-        log.info("loaded %s (%s backend, %s) in %.1fs", resolved.ref, self.backend, dtype, self.load_seconds)
+        log.info("loaded %s (%s backend, %s) in %.1fs", resolved.ref, self.backend, cfg.dtype, self.load_seconds)
+
+    def close(self) -> None:
+        """Stop a server this object started (a no-op for in-process backends)."""
+        if self.server is not None:
+            self.server.stop()
 
     # ---- prompts -----------------------------------------------------------------------
     def chat_prompt(self, messages: list[dict], prefill: str = "") -> str:
@@ -149,8 +163,9 @@ class LLM:
         (default: its index in ``prompts``); resuming callers pass each prompt's index in the
         whole workload so that an interrupted run seeds its remaining samples as an
         uninterrupted run does (see :meth:`common.engine.ContinuousBatcher._generate` for the
-        one way a sampled draw can still differ). vLLM seeds each call from ``params.seed`` and
-        ignores it.
+        one way a sampled draw can still differ); the server backends send each sample's seed
+        with its request (:func:`common.server.request_seed`). vLLM in-process seeds each call
+        from ``params.seed`` and ignores it.
         """
         from tqdm.auto import tqdm
         self.last_engine_stats = None
@@ -164,6 +179,9 @@ class LLM:
                     bar.update(1)
                 return out
             ids = [self.encode(p) for p in prompts]
+            if self.backend in ("llamacpp", "server"):
+                keys = list(range(len(ids))) if seed_keys is None else list(seed_keys)
+                return self.client.generate(ids, params, keys, on_done=on_done, bar=bar)
             if self.backend == "naive":
                 return self._generate_naive(ids, params, on_done, bar, seed_keys=seed_keys)
             from common.engine import ContinuousBatcher

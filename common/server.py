@@ -157,6 +157,53 @@ class ServerClient:
         return results
 
 
+def connect(resolved, cfg):
+    """(tokenizer, client, managed server or None) for the ``server`` and ``llamacpp`` backends.
+
+    The tokenizer is the model's own (rendering and tokenizing stay in this process, identical
+    for every backend); the end-of-sequence and end-of-turn ids go with every request."""
+    from transformers import AutoTokenizer, GenerationConfig
+
+    from common.engine import end_token_ids
+    tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+    try:
+        gen_cfg = GenerationConfig.from_pretrained(resolved.path)
+    except OSError:
+        gen_cfg = None
+    stop_ids = tuple(sorted(end_token_ids(tokenizer, gen_cfg)))
+    server = None
+    url = cfg.server_url
+    if cfg.backend == "llamacpp":
+        server = start_llama_server(resolved, cfg)
+        url = server.url
+    client = ServerClient(url, concurrency=cfg.server_slots, stop_ids=stop_ids)
+    client.check()
+    return tokenizer, client, server
+
+
+def gguf_path(resolved) -> str:
+    """The GGUF file behind a resolved model (embedded alias or .gguf), or an InputError."""
+    from common.models import assemble_embedded
+    from common.results import InputError
+    if resolved.kind == "embedded":
+        return str(assemble_embedded(resolved.ref))
+    if resolved.kind == "gguf":
+        return str(Path(resolved.ref).expanduser().resolve())
+    raise InputError(f"--backend llamacpp runs GGUF models (an embedded alias or a .gguf file), not {resolved.ref!r}; "
+                     f"for a checkpoint or hub id start `vllm serve` and pass --server-url")
+
+
+def start_llama_server(resolved, cfg) -> "LlamaServer":
+    from common.llamacpp_build import server_binary
+    from common.results import InputError
+    if cfg.adapter:
+        raise InputError("--backend llamacpp does not take --adapter yet (GGUF LoRA conversion is not built); "
+                         "use --backend hf for adapters")
+    server_cfg = LlamaServerConfig(binary=str(server_binary()), model_path=gguf_path(resolved),
+                                   slots=cfg.server_slots, ctx_per_slot=cfg.server_ctx, threads=os.cpu_count() or 1)
+    return LlamaServer(server_cfg).start()
+
+
 # ---- a managed llama-server -------------------------------------------------------------------
 
 def free_port() -> int:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 import time
 from pathlib import Path
 
@@ -211,3 +212,73 @@ def test_port_in_use_is_refused(smol):
     srv, _, binary, gguf = smol
     with pytest.raises(ServerError, match=f"port {srv.port} is in use"):
         LlamaServer(LlamaServerConfig(binary=str(binary), model_path=str(gguf), port=srv.port)).start()
+
+
+def _llama_server_pids() -> set[int]:
+    pids = set()
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if b"llama-server" in (d / "cmdline").read_bytes().split(b"\0")[0] and _running(int(d.name)):
+                    pids.add(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_eval_raw_on_the_llamacpp_backend_resumes_and_leaves_no_server(tmp_path):
+    """The whole pipeline (render -> server -> extract -> sandbox -> result) on --backend llamacpp;
+    a rerun generates nothing; the server is gone after each invocation."""
+    before = _llama_server_pids()
+    cmd = [sys.executable, "evals/eval_raw.py", "--model", "smollm2-135m-instruct", "--backend", "llamacpp",
+           "--limit", "2", "--max-new-tokens", "48", "--server-slots", "2", "--server-ctx", "1024",
+           "--out-dir", str(tmp_path), "--run-name", "r", "--quiet"]
+    repo = Path(__file__).resolve().parent.parent
+    for i in range(2):
+        p = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-2000:]
+        res = json.loads((tmp_path / "r" / "result.json").read_text())
+        assert res["model"]["backend_requested"] == "llamacpp"
+        assert res["timings"]["tasks_generated_this_invocation"] == (2 if i == 0 else 0)
+        assert _llama_server_pids() <= before
+    rows = [json.loads(line) for line in (tmp_path / "r" / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(r["n_tokens"] > 0 and r["finish_reason"] in ("stop", "length") for r in rows)
+
+
+def test_llamacpp_refuses_a_checkpoint_it_cannot_serve(tmp_path):
+    from common.results import InputError
+    from common.server import gguf_path
+
+    @dataclass
+    class R:
+        ref: str
+        kind: str
+    with pytest.raises(InputError, match="GGUF models"):
+        gguf_path(R("Qwen/Qwen2.5-7B", "hub"))
+
+
+@pytest.mark.parametrize("kw,needle", [({"backend": "server"}, "needs --server-url"),
+                                       ({"backend": "hf", "server_url": "http://x"}, "goes with --backend server"),
+                                       ({"server_slots": 0}, "--server-slots")])
+def test_model_config_rejects_contradictions(kw, needle):
+    from common.results import InputError
+    from common.runtime import ModelConfig
+    with pytest.raises(InputError, match=needle):
+        ModelConfig(model="m", **kw)
+
+
+def test_server_url_backend_gives_what_the_client_gives(smol):
+    """--server-url: the same rendering, tokens and seeds as the managed server path."""
+    from common.models import resolve_model
+    from common.runtime import ModelConfig
+    from common.sampling import LLM, SamplingParams
+    from common.server import ServerClient
+    srv, tok, *_ = smol
+    resolved = resolve_model("smollm2-135m-instruct")
+    llm = LLM(resolved, ModelConfig(model=resolved.ref, server_url=srv.url, backend="server", server_slots=2))
+    prompts = [llm.chat_prompt([{"role": "user", "content": q}]) for q in QUESTIONS[:2]]
+    params = SamplingParams(n=2, temperature=0.7, top_p=0.9, max_new_tokens=12, seed=5)
+    got = llm.generate(prompts, params, progress=False, seed_keys=[10, 11])
+    want = ServerClient(srv.url).generate([_ids(tok, q) for q in QUESTIONS[:2]], params, [10, 11])
+    assert [[c.text for c in s] for s in got] == [[c.text for c in s] for s in want]
+    assert llm.server is None   # nothing to stop: the user runs this server
