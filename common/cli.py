@@ -134,6 +134,9 @@ def add_model_args(p: argparse.ArgumentParser, adapter: bool = True) -> None:
                         "(default 16)")
     g.add_argument("--server-ctx", type=int, default=2048,
                    help="llamacpp backend: context tokens per slot, prompt plus completion (default 2048)")
+    g.add_argument("--server-args", default="",
+                   help="llamacpp backend: extra llama-server flags, e.g. \"--spec-type ngram-simple\" "
+                        "(recorded in result.json)")
     g.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
                    help="weights/activations dtype on CPU (float32 keeps the dequantised weights exact)")
     g.add_argument("--max-batch", type=int, default=128,

@@ -19,6 +19,7 @@ class ModelConfig:
     server_url: str | None = None
     server_slots: int = 16
     server_ctx: int = 2048
+    server_args: str = ""
 
     def __post_init__(self):
         from common.results import InputError
@@ -48,7 +49,15 @@ def model_info(resolved, cfg: ModelConfig) -> dict:
     return {**resolved.provenance(), "adapter": cfg.adapter,
             "adapter_sha256": dir_sha256(cfg.adapter) if cfg.adapter else None,
             "dtype": cfg.dtype, "backend_requested": cfg.backend,
-            **({"server_url": cfg.server_url} if cfg.server_url else {})}
+            **({"server_url": cfg.server_url} if cfg.server_url else {}),
+            **({"server": llama_server_info(cfg)} if cfg.backend == "llamacpp" else {})}
+
+
+def llama_server_info(cfg: ModelConfig) -> dict:
+    """What a llamacpp-backend result records of the server: source, build and settings."""
+    from common.llamacpp_build import SDIST, SDIST_SHA256, build_dir
+    return {"source": SDIST, "source_sha256": SDIST_SHA256, "build": build_dir().name, "slots": cfg.server_slots,
+            "ctx_per_slot": cfg.server_ctx, "args": cfg.server_args}
 
 
 def lazy_llm(resolved, cfg: ModelConfig):

@@ -22,6 +22,7 @@ import atexit
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -200,7 +201,8 @@ def start_llama_server(resolved, cfg) -> "LlamaServer":
         raise InputError("--backend llamacpp does not take --adapter yet (GGUF LoRA conversion is not built); "
                          "use --backend hf for adapters")
     server_cfg = LlamaServerConfig(binary=str(server_binary()), model_path=gguf_path(resolved),
-                                   slots=cfg.server_slots, ctx_per_slot=cfg.server_ctx, threads=os.cpu_count() or 1)
+                                   slots=cfg.server_slots, ctx_per_slot=cfg.server_ctx, threads=os.cpu_count() or 1,
+                                   extra_args=tuple(shlex.split(cfg.server_args)))
     return LlamaServer(server_cfg).start()
 
 
@@ -232,6 +234,7 @@ class LlamaServerConfig:
     threads: int = 2
     port: int | None = None
     lora: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()
     startup_timeout: float = 300.0
 
 
@@ -255,7 +258,7 @@ class LlamaServer:
                "--log-disable"]
         for a in c.lora:
             cmd += ["--lora", a]
-        return cmd
+        return cmd + list(c.extra_args)
 
     def start(self) -> "LlamaServer":
         if not Path(self.cfg.binary).is_file():
