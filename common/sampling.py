@@ -261,12 +261,15 @@ class LLM:
                           enable_lora=bool(self.adapter), max_lora_rank=64,
                           tensor_parallel_size=tensor_parallel_size, seed=0)
         self.tokenizer = self._vllm.get_tokenizer()
+        from common.engine import checkpoint_end_ids   # end of turn too: a base model under a chat template
+        self.stop_ids = list(checkpoint_end_ids(self.resolved.path, self.tokenizer))
 
     def _generate_vllm(self, prompts, params):  # pragma: no cover - needs a GPU
         from vllm import SamplingParams as VSP
         sp = VSP(n=params.n, temperature=params.temperature, top_p=params.top_p,
                  top_k=params.top_k if params.top_k > 0 else -1, max_tokens=params.max_new_tokens,
-                 stop=list(params.stop), seed=params.seed, logprobs=0 if params.logprobs else None)
+                 stop=list(params.stop), stop_token_ids=self.stop_ids, seed=params.seed,
+                 logprobs=0 if params.logprobs else None)
         lora = None
         if self.adapter:
             from vllm.lora.request import LoRARequest
@@ -279,7 +282,8 @@ class LLM:
                 lps = None
                 if params.logprobs and c.logprobs is not None:
                     lps = [d[t].logprob for d, t in zip(c.logprobs, c.token_ids)]
-                comps.append(Completion(c.text, list(c.token_ids), "length" if c.finish_reason == "length"
-                                        else ("stop" if c.stop_reason is not None else "eos"), lps))
+                reason = "length" if c.finish_reason == "length" else (
+                    "stop" if isinstance(c.stop_reason, str) else "eos")   # an end-of-turn id is an int
+                comps.append(Completion(c.text, list(c.token_ids), reason, lps))
             res.append(comps)
         return res

@@ -163,15 +163,11 @@ def connect(resolved, cfg):
 
     The tokenizer is the model's own (rendering and tokenizing stay in this process, identical
     for every backend); the end-of-sequence and end-of-turn ids go with every request."""
-    from transformers import AutoTokenizer, GenerationConfig
+    from transformers import AutoTokenizer
 
-    from common.engine import end_token_ids
+    from common.engine import checkpoint_end_ids
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
-    try:
-        gen_cfg = GenerationConfig.from_pretrained(resolved.path)
-    except OSError:
-        gen_cfg = None
-    stop_ids = tuple(sorted(end_token_ids(tokenizer, gen_cfg)))
+    stop_ids = checkpoint_end_ids(resolved.path, tokenizer)
     server = None
     url = cfg.server_url
     if cfg.backend == "llamacpp":

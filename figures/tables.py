@@ -27,10 +27,15 @@ PUBLISHED_HE = {"qwen2.5-coder-0.5b-instruct": 61.6, "qwen2.5-coder-1.5b-instruc
 
 
 def _load(results: Path) -> dict[str, dict]:
+    """Every results/<run>/result.json; a training run also carries its ``train_log.jsonl`` rows
+    under ``_train_log``."""
     out = {}
     for p in sorted(results.glob("*/result.json")):
         try:
             out[p.parent.name] = json.loads(p.read_text())
+            log = p.parent / "train_log.jsonl"
+            if log.is_file():
+                out[p.parent.name]["_train_log"] = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
         except (OSError, ValueError):
             continue
     return out
@@ -508,9 +513,28 @@ def seed_flags_table(res: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
+CURVE_STEPS = (1, 5, 10, 15, 20, 25, 30)
+
+
+def training_table(res: dict[str, dict]) -> str:
+    """Adapters trained by recipe/train_on_pairs.py: trainer, steps, time and the loss curve (the
+    logged loss at a few optimizer steps; every step is in the run's train_log.jsonl)."""
+    rows = ["| run | trainer | pairs | optimizer steps | train s | " + " | ".join(f"loss@{k}" for k in CURVE_STEPS)
+            + " |", "|---|---|---|---|---|" + "---|" * len(CURVE_STEPS)]
+    for name, r in res.items():
+        if not (name.startswith("train_") and r.get("_train_log") and "stats" in r):
+            continue
+        loss = {row["step"]: row["loss"] for row in r["_train_log"] if "loss" in row}
+        st = r["stats"]
+        rows.append(f"| {name} | {r.get('train_config', {}).get('trainer', 'loop')} | {r.get('pairs', {}).get('count')} | "
+                    f"{st.get('optimizer_steps')} | {st.get('train_seconds', 0):.0f} | "
+                    + " | ".join(f"{loss[k]:.3f}" if k in loss else "–" for k in CURVE_STEPS) + " |")
+    return "\n".join(rows) if len(rows) > 2 else "_no training run yet_"
+
+
 TABLES = {"humaneval": humaneval_table, "generation": generation_table, "gemm": gemm_table, "sandbox": sandbox_table,
           "mining": mining_table, "recipe": recipe_table, "tts": tts_table, "strategies": strategies_table,
-          "sweep": sweep_table}
+          "sweep": sweep_table, "training": training_table}
 
 
 def render(doc: str, res: dict[str, dict], index: dict) -> str:

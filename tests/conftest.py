@@ -29,6 +29,8 @@ def load_script(relpath: str):
     return sys.modules[name]
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# no test asks the hub: benchmarks and models come from local files (CI has no network)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -285,12 +285,9 @@ def test_json_array_and_jsonl_sniffing(tmp_path):
     assert B.load_tasks("gsm8k", path=str(arr))[0] == B.load_tasks("gsm8k", path=str(jl))[0]
 
 
-def test_parquet_without_engine_is_a_clear_error(tmp_path):
-    try:
-        import pyarrow  # noqa: F401
-        pytest.skip("a parquet engine is installed")
-    except ImportError:
-        pass
+def test_parquet_without_engine_is_a_clear_error(tmp_path, monkeypatch):
+    for engine in ("pyarrow", "fastparquet"):      # as on a machine without a parquet engine
+        monkeypatch.setitem(sys.modules, engine, None)
     p = tmp_path / "test-00000-of-00001.parquet"
     p.write_bytes(b"PAR1")
     with pytest.raises(InputError, match="parquet"):

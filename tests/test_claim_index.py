@@ -30,11 +30,13 @@ def check(tmp_path, doc_text=None, index=None, results=None) -> int:
 
 
 def committed_results_copy(tmp_path) -> Path:
-    """results/*/result.json only (all that the tables read), in a scratch directory."""
+    """results/*/result.json and train_log.jsonl (all that the tables read), in a scratch directory."""
     root = tmp_path / "results"
     for p in (REPO / "results").glob("*/result.json"):
         (root / p.parent.name).mkdir(parents=True)
-        shutil.copy(p, root / p.parent.name / "result.json")
+        for name in ("result.json", "train_log.jsonl"):
+            if (p.parent / name).is_file():
+                shutil.copy(p.parent / name, root / p.parent.name / name)
     return root
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from common.lora import (DEFAULT_TARGETS, IGNORE_INDEX, TrainConfig, add_lora_args, build_examples, collate,
-                         encode_chat_masked, encode_raw_markdown, schedule_steps)
+from common.lora import (DEFAULT_TARGETS, IGNORE_INDEX, TrainConfig, add_lora_args, build_examples,
+                         encode_chat_masked, encode_raw_markdown)
+from common.lora_loop import collate, schedule_steps
 from common.pairs import load_pairs, repair_answer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,7 +158,7 @@ def test_truncation_counts_and_drops_examples_without_labels(tokenizer, pairs):
 def trained(tmp_path_factory, pairs):
     import torch
 
-    from common.lora import train_lora
+    from common.lora_loop import train_lora
     from common.models import load_model, resolve_model
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -309,7 +310,8 @@ def test_label_only_lm_head_loss_equals_the_models_own_loss_and_gradients(tokeni
     transformers' own loss on a padded, masked micro-batch."""
     import torch
 
-    from common.lora import causal_lm_loss, peft_config
+    from common.lora import peft_config
+    from common.lora_loop import causal_lm_loss
     from common.models import load_model, resolve_model
     from peft import get_peft_model
     threads = torch.get_num_threads()

@@ -121,6 +121,11 @@ SCRIPTS_HELP = [
     ("controls/format_only_control.py", ["--problems", "--mbpp", "--junk", "--control-seed"]),
     ("experiments/pair_count_sweep.py", ["--pairs", "--counts", "--seed", "--eval-protocols"]),
     ("experiments/seed_sweep.py", ["--pairs", "--seeds", "--limit-pairs"]),
+    ("recipe/preference_pairs.py", ["--samples", "--problems", "--bench", "--max-pairs-per-task", "--keep-contaminated"]),
+    ("recipe/train_preference.py", ["--pairs", "--method", "--beta", "--orpo-lambda", "--lr", "--epochs", "--max-steps",
+                                    "--lora-rank", "--seed", "--resume", "--save-steps", "--precision"]),
+    ("recipe/train_on_pairs.py", ["--trainer", "--precision", "--gradient-checkpointing", "--logging-steps",
+                                  "--save-steps", "--resume", "--max-steps"]),
 ]
 
 

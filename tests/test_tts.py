@@ -324,7 +324,7 @@ def test_math_pipeline_majority_vote(tmp_path):
            for t in tasks]
     assert maj == [True, False, False]          # 2 of 4 agree on the gold; 3 wrong agree; no majority -> first
     assert m["greedy"]["passed_tasks"] == 1 and m["oracle_pass@n"]["passed_tasks"] == 3
-    assert m["extraction_counts"] == {"hash": 10, "last_number": 1, "none": 1}
+    assert m["extraction_counts"] == {"hash": 10, "answer_is": 1, "none": 1}   # "the answer is 8"
     rows = [json.loads(x) for x in (tmp_path / "m" / "sampled" / "samples.jsonl").read_text().splitlines()]
     assert {"answer", "extraction", "correct", "raw", "gold"} <= set(rows[0])
 
