@@ -33,7 +33,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from common.pycode import code_hash, dedup_indices, json_lines, parse_error
+from common.pycode import code_hash, dedup_indices, parse_error, validated_lines
 from common.results import file_sha256
 
 PAIR_FIELDS = ("signature", "tests", "broken", "error", "fixed")
@@ -116,13 +116,7 @@ def validate_pairs_file(path: str | Path) -> tuple[list[dict], list[tuple[int, s
     path = Path(path)
     if not path.is_file():
         return [], [(0, f"no such file: {path}")]
-    pairs, bad = [], []
-    for i, row, not_json in json_lines(path):
-        problems = [not_json] if not_json else validate_pair(row)
-        if problems:
-            bad.append((i, "; ".join(problems)))
-        else:
-            pairs.append(row)
+    pairs, bad = validated_lines(path, validate_pair)
     if not pairs and not bad:
         bad.append((0, "the file holds no pairs"))
     return pairs, bad

@@ -43,6 +43,19 @@ def json_lines(path: str | Path) -> Iterator[tuple[int, object, str | None]]:
             yield (i, *_loads(line))
 
 
+def validated_lines(path: str | Path, validate) -> tuple[list[dict], list[tuple[int, str]]]:
+    """(rows ``validate`` accepts, [(line number, its problems joined), ...] for the others);
+    ``validate(row)`` returns the row's list of problems, empty when it is fine."""
+    rows, bad = [], []
+    for i, row, not_json in json_lines(path):
+        problems = [not_json] if not_json else validate(row)
+        if problems:
+            bad.append((i, "; ".join(problems)))
+        else:
+            rows.append(row)
+    return rows, bad
+
+
 def read_valid_jsonl(path: str | Path, validate, what: str) -> list[dict]:
     """The rows of a JSONL file, each accepted by ``validate(row)`` (-> list of its problems).
 
@@ -53,15 +66,10 @@ def read_valid_jsonl(path: str | Path, validate, what: str) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{what} {path}: no such file")
-    rows, bad = [], []
-    for i, row, not_json in json_lines(path):
-        problems = [not_json] if not_json else validate(row)
-        if problems:
-            bad.append(f"line {i}: " + "; ".join(problems))
-        else:
-            rows.append(row)
+    rows, bad = validated_lines(path, validate)
     if bad:
-        raise InputError(f"{what} {path}: {len(bad)} malformed line(s), nothing used: " + " | ".join(bad))
+        raise InputError(f"{what} {path}: {len(bad)} malformed line(s), nothing used: "
+                         + " | ".join(f"line {i}: {msg}" for i, msg in bad))
     if not rows:
         raise InputError(f"{what} {path}: the file holds no records")
     return rows
