@@ -47,7 +47,10 @@ from common.benchmark_sources import read_records, source_records
 from common.results import InputError, file_sha256
 
 BENCHMARKS = ("humaneval", "humaneval_plus", "humaneval_plus_base", "mbpp", "mbpp_sanitized",
-              "gsm8k", "math500", "aime")
+              "problems", "gsm8k", "math500", "aime")
+# ``problems``: a problems file of this project (common/problems.py schema; default the
+# hand-written pool data/external_problems.jsonl, disjoint from HumanEval) as HumanEval tasks.
+PROBLEMS_DEFAULT = Path(__file__).resolve().parent.parent / "data" / "external_problems.jsonl"
 
 # MBPP task_id ranges of the official splits (Austin et al. 2021); sanitized keeps the ids.
 MBPP_SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600),
@@ -450,6 +453,30 @@ def _humaneval_records(path: str | None) -> tuple[list[dict], dict]:
                               "path_from": "package", "sha256": file_sha256(p)}
 
 
+def problems_as_tasks(problems: list[dict]) -> list[dict]:
+    """HumanEval tasks from problems (common/problems.py schema): the prompt is the signature
+    (imports, def line, docstring), the test a ``check(candidate)`` running the problem's asserts
+    (which call the function by its global name, as the problems write them)."""
+    tasks = []
+    for p in problems:
+        prompt = p["signature"].rstrip("\n") + "\n"
+        ref = p["reference"]
+        body = ref[len(prompt):] if ref.startswith(prompt) else ref
+        tasks.append({"task_id": p["id"], "prompt": prompt, "canonical_solution": body,
+                      "test": mbpp_test([], p["tests"]), "entry_point": p["entry_point"]})
+    return tasks
+
+
+def _problems_records(path: str | None) -> tuple[list[dict], dict]:
+    from common.problems import load_problems
+    p = Path(path).expanduser() if path else PROBLEMS_DEFAULT
+    if not p.is_file():
+        raise InputError(f"problems file not found: {p}")
+    return problems_as_tasks(load_problems(p)), {
+        "source": "problems file (common/problems.py schema)", "path": str(p),
+        "path_from": "path argument" if path else "default", "sha256": file_sha256(p)}
+
+
 def _file_backed(bench: str, path: str | None, split: str | None) -> tuple[list[dict], dict]:
     """Tasks of every benchmark but humaneval: records from their source, one loader each."""
     name = _DATASET_OF[bench]
@@ -480,7 +507,12 @@ def load_tasks(bench: str, limit: int | None = None, path: str | None = None,
     if split is not None and bench not in ("mbpp", "mbpp_sanitized"):
         raise InputError(f"benchmark {bench!r} has no split option; point the data path at the "
                          f"split's file instead")
-    tasks, where = _humaneval_records(path) if bench == "humaneval" else _file_backed(bench, path, split)
+    if bench == "humaneval":
+        tasks, where = _humaneval_records(path)
+    elif bench == "problems":
+        tasks, where = _problems_records(path)
+    else:
+        tasks, where = _file_backed(bench, path, split)
     info = {"name": bench, **where, "n_tasks_total": len(tasks)}
     if limit is not None:
         if limit < 1:

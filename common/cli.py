@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from common.models import DEFAULT_MODEL, EMBEDDED
+from common.sampling import BACKENDS
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,10 @@ def add_code_bench_args(p: argparse.ArgumentParser) -> None:
     accept_seed_spellings(p)
     from common.prompts import PROTOCOLS
     p.add_argument("--bench", default="humaneval",
-                   help="code benchmark: humaneval (offline), humaneval_plus, humaneval_plus_base, mbpp, "
-                        "mbpp_sanitized (these need --data-path or their SELFIMPROVE_DATA_* variable) "
-                        "(default humaneval)")
+                   help="code benchmark: humaneval (offline), problems (offline: a problems file of this "
+                        "project as HumanEval tasks, default data/external_problems.jsonl), humaneval_plus, "
+                        "humaneval_plus_base, mbpp, mbpp_sanitized (these need --data-path or their "
+                        "SELFIMPROVE_DATA_* variable) (default humaneval)")
     p.add_argument("--data-path", default=None, help="local data file for benchmarks not shipped offline")
     p.add_argument("--protocol", default="qwen-official", choices=sorted(PROTOCOLS),
                    help="prompt format and post-processing (default qwen-official)")
@@ -129,9 +131,10 @@ def add_model_args(p: argparse.ArgumentParser, adapter: bool = True) -> None:
                         f"Hugging Face id (default: {DEFAULT_MODEL})")
     if adapter:
         g.add_argument("--adapter", default=None, help="peft LoRA adapter directory to apply (default: none)")
-    g.add_argument("--backend", default="auto", choices=("auto", "hf", "naive", "vllm", "llamacpp", "server"),
+    g.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="generation backend: auto = vLLM when installed and a GPU is present, else hf "
-                        "(CPU continuous batching, fp32); naive = transformers generate, batch 1 (reference); "
+                        "(CPU continuous batching, fp32); int8 = the same CPU engine with int8 linear "
+                        "layers (weights per channel, inputs per row; about 1%% error, faster); naive = transformers generate, batch 1 (reference); "
                         "llamacpp = llama-server on loopback for a GGUF model (built by setup.sh); server = the "
                         "OpenAI-compatible server at --server-url (vllm serve, SGLang, llama.cpp)")
     g.add_argument("--server-url", default=None,

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from common.engine_step import (ENGINE_ATTENTION, OneDNNLinears, SlotCache, onednn_available, packed_step,
+from common.engine_step import (ENGINE_ATTENTION, Int8Linears, OneDNNLinears, SlotCache, onednn_available, packed_step,
                                 register_attention, step_layout)
 from common.engine_tokens import draft_cap, nucleus_candidates, pick_tokens, sample_seed, verify_drafts
 
@@ -127,6 +127,10 @@ class _Seq:
 DRAFT_NGRAMS = (4, 3, 2)
 
 
+# the linear layers' GEMM (``ContinuousBatcher(linears=...)``) and how result files name it
+LINEAR_GEMMS = {"onednn": "onednn-prepacked", "int8": "int8-per-row", "torch": "torch-default"}
+
+
 class ContinuousBatcher:
     """Generate for many prompts with continuous batching; see the module docstring."""
 
@@ -135,7 +139,7 @@ class ContinuousBatcher:
     prefill_budget = 640  # most prompt tokens prefilled in one forward pass (several prompts)
 
     def __init__(self, model, tokenizer, max_batch: int = 64, spec_max: int = 8, spec_budget: int = 160,
-                 packed: bool = True, share_prefix: bool = True, onednn: bool | None = None):
+                 packed: bool = True, share_prefix: bool = True, linears: str | None = None):
         """``spec_max``: longest prompt-lookup draft per row (0 = no speculation);
         ``spec_budget``: most token positions one step may compute across all rows, so
         speculation fills a small batch but does not swamp a full one. Packed (the default),
@@ -143,12 +147,18 @@ class ContinuousBatcher:
         length so that their total fits the budget (:func:`common.engine_tokens.draft_cap`); unpacked, rows are
         padded to the step's longest input and drafts are cut to ``spec_budget // rows - 1``.
         ``share_prefix``: prefill the token prefix common to all prompts once
-        (:meth:`_shared_prefix`). ``onednn``: run the linear layers on oneDNN's prepacked GEMM
-        (:class:`common.engine_step.OneDNNLinears`); default: when this torch build has it."""
+        (:meth:`_shared_prefix`). ``linears``: the GEMM of the linear layers: ``onednn`` = oneDNN's
+        prepacked float32 one (:class:`common.engine_step.OneDNNLinears`; the default when this
+        torch build has it), ``int8`` = the int8 one (:class:`common.engine_step.Int8Linears`),
+        ``torch`` = torch's default."""
         self.model, self.tok = model, tokenizer
         self.max_batch, self.spec_max, self.spec_budget = max_batch, spec_max, spec_budget
         self.packed, self.share_prefix = packed, share_prefix
-        self.onednn = onednn_available() if onednn is None else onednn
+        if linears is None:
+            linears = "onednn" if onednn_available() else "torch"
+        if linears not in LINEAR_GEMMS:
+            raise ValueError(f"linears must be one of {', '.join(LINEAR_GEMMS)}, got {linears!r}")
+        self.linears = linears
         cfg = model.config
         self.n_layers = cfg.num_hidden_layers
         self.kv_heads = cfg.num_key_value_heads
@@ -161,7 +171,7 @@ class ContinuousBatcher:
         """What a result file records about the engine that produced it."""
         return {"max_batch": self.max_batch, "spec_max": self.spec_max, "spec_budget": self.spec_budget,
                 "packed_steps": self.packed, "shared_prefix": self.share_prefix,
-                "linear_gemm": "onednn-prepacked" if self.onednn else "torch-default"}
+                "linear_gemm": LINEAR_GEMMS[self.linears]}
 
     # ---- model calls -------------------------------------------------------------------
     @torch.inference_mode()
@@ -246,7 +256,8 @@ class ContinuousBatcher:
         cfg = self.model.config
         before = cfg._attn_implementation
         cfg._attn_implementation = ENGINE_ATTENTION
-        linears = OneDNNLinears(self.model) if self.onednn else contextlib.nullcontext()
+        linears = {"int8": Int8Linears, "onednn": OneDNNLinears}.get(self.linears)
+        linears = linears(self.model) if linears else contextlib.nullcontext()
         try:  # one inference-mode region: buffers grown mid-run stay writable by the loop
             with torch.inference_mode(), linears:
                 return self._generate(prompt_ids, params, on_done, progress, seed_keys)

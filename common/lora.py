@@ -1,4 +1,4 @@
-"""LoRA training on repair pairs: settings, flags, the two dataset formats, and the fast path
+"""LoRA training on repair pairs (or any chat conversations): settings, flags, the two dataset formats, and the fast path
 (:func:`train_adapter`) that every script which trains on pairs goes through.
 
 Settings live in :class:`TrainConfig` (defaults = PAPER.md §3: r=16, α=32, dropout 0.05, no bias,
@@ -211,10 +211,23 @@ def peft_config(cfg: TrainConfig):
 # --------------------------------------------------------------------------------------------
 
 
-def encode_chat_masked(tokenizer, pair: dict, system: str | None, max_length: int) -> dict:
-    """input_ids/labels of one pair in the chat-masked format (see the module docstring)."""
+def record_messages(record: dict, system: str | None) -> list[dict]:
+    """A training record as chat messages, the last one the assistant turn trained on: a repair
+    pair (common/pairs.py; ``system`` as its system prompt) or a conversation record
+    ``{"messages": [{"role", "content"}, ...]}`` (math and SSD data), which carries its own
+    system message, if any, and ignores ``system``."""
+    if "messages" in record:
+        msgs = record["messages"]
+        if not msgs or msgs[-1].get("role") != "assistant":
+            raise InputError("a conversation record must end with the assistant turn it trains on")
+        return list(msgs)
     from common.pairs import repair_messages
-    msgs = repair_messages(pair, system if system else "")
+    return repair_messages(record, system if system else "")
+
+
+def encode_chat_masked(tokenizer, record: dict, system: str | None, max_length: int) -> dict:
+    """input_ids/labels of one record in the chat-masked format (see the module docstring)."""
+    msgs = record_messages(record, system)
     prompt = tokenizer.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
     full = tokenizer.apply_chat_template(msgs, tokenize=False)
     if not full.startswith(prompt):
@@ -228,10 +241,15 @@ def encode_chat_masked(tokenizer, pair: dict, system: str | None, max_length: in
     return _cut({"input_ids": ids, "labels": labels, "n_prompt_tokens": len(p_ids)}, max_length)
 
 
-def encode_raw_markdown(tokenizer, pair: dict, max_length: int) -> dict:
-    """input_ids/labels of one pair as plain markdown + EOS, loss on every token."""
-    from common.pairs import raw_markdown_text
-    ids = tokenizer(raw_markdown_text(pair), add_special_tokens=False)["input_ids"]
+def encode_raw_markdown(tokenizer, record: dict, max_length: int) -> dict:
+    """input_ids/labels of one record as plain markdown + EOS, loss on every token (a
+    conversation record: its non-system turns joined by blank lines)."""
+    if "messages" in record:
+        text = "\n\n".join(m["content"] for m in record_messages(record, None) if m["role"] != "system") + "\n"
+    else:
+        from common.pairs import raw_markdown_text
+        text = raw_markdown_text(record)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     if tokenizer.eos_token_id is not None:
         ids = ids + [tokenizer.eos_token_id]
     return _cut({"input_ids": ids, "labels": list(ids), "n_prompt_tokens": 0}, max_length)
@@ -246,7 +264,8 @@ def _cut(ex: dict, max_length: int) -> dict:
 
 
 def build_examples(tokenizer, pairs: list[dict], cfg: TrainConfig) -> tuple[list[dict], dict]:
-    """Encode every pair; returns (examples with labels, counts)."""
+    """Encode every record (repair pairs or conversation records, :func:`record_messages`);
+    returns (examples with labels, counts)."""
     out, n_trunc, n_drop = [], 0, 0
     for p in pairs:
         if cfg.format == "chat-masked":
@@ -285,7 +304,9 @@ def training_identity(resolved, cfg: TrainConfig, pairs_info: dict, n_pairs: int
 
 def train_adapter(resolved, pairs: list[dict], pairs_info: dict, cfg: TrainConfig, out_dir: str | Path,
                   invocation, options=None, extra: dict | None = None) -> dict:
-    """Train a LoRA adapter on validated ``pairs`` and write it with its log and result.json.
+    """Train a LoRA adapter on validated ``pairs`` (repair pairs, or conversation records
+    ``{"messages": [...]}`` ending with the assistant turn: :func:`record_messages`) and write it
+    with its log and result.json.
 
     ``pairs_info`` is :func:`common.pairs.pairs_provenance` of the file the pairs came from (or an
     equivalent dict with at least ``sha256`` and ``count``); ``invocation`` (a

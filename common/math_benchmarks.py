@@ -203,17 +203,18 @@ def grade_sample(completion: str, task: dict, style: str, checker, faithful: boo
     from common.answers import check_answer
     flex, strict = extract(style, completion)
     text = task.get("answer_kind") == "text"
-    v = check_answer(flex.answer, task["golds"], text=text, checker=checker)
+    golds = task.get("golds") or [task["answer"]]
+    v = check_answer(flex.answer, golds, text=text, checker=checker)
     if strict.answer is None:
         strict_ok = False
     elif strict.answer == flex.answer:
         strict_ok = v.equal
     else:
-        strict_ok = check_answer(strict.answer, task["golds"], text=text, checker=checker).equal
+        strict_ok = check_answer(strict.answer, golds, text=text, checker=checker).equal
     row = {"answer": flex.answer, "extraction": flex.method, "passed": v.equal, "status": v.status,
            "check": v.how, "gold": task["answer"], "strict_answer": strict.answer, "strict_passed": strict_ok}
-    if len(task["golds"]) > 1:
-        row["golds"] = task["golds"]
+    if len(golds) > 1:
+        row["golds"] = golds
     if faithful:
         row["faithful_answer"], row["faithful_passed"] = faithful_verdict(style, completion, task)
     return row

@@ -32,7 +32,7 @@ from common.results import InputError
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "hf", "naive", "vllm", "llamacpp", "server")
+BACKENDS = ("auto", "hf", "int8", "naive", "vllm", "llamacpp", "server")
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,8 @@ class LLM:
             if self.backend == "naive":
                 return self._generate_naive(ids, params, on_done, bar, seed_keys=seed_keys)
             from common.engine import ContinuousBatcher
-            eng = ContinuousBatcher(self.model, self.tokenizer, max_batch=self.max_batch, spec_max=self.spec_max)
+            eng = ContinuousBatcher(self.model, self.tokenizer, max_batch=self.max_batch, spec_max=self.spec_max,
+                                    linears="int8" if self.backend == "int8" else None)
             self.last_engine = eng.settings()
             conv = lambda seqs: [Completion(s.text, list(s.token_ids), s.finish_reason,
                                             list(s.logprobs) if params.logprobs else None) for s in seqs]

@@ -1,16 +1,20 @@
-"""The math TTS pipeline, shared by tts/tts_math500.py, tts/tts_aime.py (both thin over
-:func:`math_script`, which differ only in their source and default n) and
-experiments/self_consistency.py:
+"""The math TTS pipeline and the math evaluation, shared by tts/tts_math500.py, tts/tts_aime.py,
+tts/tts_procedural.py (all thin over :func:`math_script`, which differ only in their source and
+default n), experiments/self_consistency.py, evals/eval_math.py and common/math_eval.py:
 
 1. :func:`sample_math` — n answers per problem and the greedy answer beside them
    (:func:`evaluate_math`: generate → extract the final answer → check it against the gold
-   answer, into ``sampled/`` and ``greedy/``);
+   answer with math-verify, into ``sampled/`` and ``greedy/``);
 2. :func:`select_math` — majority vote over the extracted answers (self-consistency),
    log-probability selection, oracle, pass@k, SSD precondition, difficulty slices;
 3. :func:`write_math_result` — ``result.json`` (kind ``tts_math``).
 
-A problem's prompt is a :class:`MathPrompt`: the benchmark's instruction (:data:`MATH_BENCHES`)
-in the model's chat template (``chat``) or as plain text ending in ``Solution:`` (``raw``).
+Sources (:data:`MATH_BENCHES`, loaded by common.math_benchmarks.load_math_tasks): the offline
+procedural set and CHAMP (``champ``, ``champ_int``), and GSM8K, MATH-500, AIME from their files.
+A problem's prompt is a :class:`MathPrompt`: the source's instruction in the model's chat
+template (``chat``) or as plain text ending in ``Solution:`` (``raw``). Every sample is graded
+by common.math_benchmarks.grade_sample: ``passed`` (flexible extraction, math-verify equality
+with any gold form), ``strict_passed`` and ``faithful_passed`` (the paper's rules) beside it.
 """
 from __future__ import annotations
 
@@ -34,27 +38,31 @@ RAW_MATH_STOPS = ("\n\nProblem:", "\nProblem:")
 
 @dataclass(frozen=True)
 class MathBench:
+    """A math source as the TTS and evaluation scripts put it to the model: its instruction
+    (``####`` line or ``\\boxed{}``, as :data:`common.math_benchmarks.MATH_BENCHMARKS` says) and
+    token budget. Answers are graded by :func:`common.math_benchmarks.grade_sample` (flexible and
+    strict extraction, math-verify equality with any gold form, the paper's faithful verdict)."""
     name: str
     template: str
     max_new_tokens: int
 
-    def extract(self, text: str):
-        from common import answers
-        return {"gsm8k": answers.extract_gsm8k_answer, "math500": answers.extract_math_answer,
-                "aime": answers.extract_aime_answer}[self.name](text)
+    @property
+    def style(self) -> str:
+        from common.math_benchmarks import MATH_BENCHMARKS
+        return MATH_BENCHMARKS[self.name].style
 
-    def equal(self, pred, gold) -> bool:
-        from common import answers
-        if pred is None:
-            return False
-        if self.name == "gsm8k":
-            return answers.gsm8k_equal(pred, gold)
-        if self.name == "math500":
-            return answers.math_equiv(pred, gold)
-        return answers.aime_equal(pred, gold)
+    def grade(self, text: str, task: dict, checker=None) -> dict:
+        """The grading fields of one completion (``passed``, ``strict_passed``, ``faithful_passed``, ...)."""
+        from common.answer_check import default_checker
+        from common.math_benchmarks import grade_sample
+        return grade_sample(text, task, self.style, checker or default_checker(), faithful=True)
 
 
-MATH_BENCHES = {"gsm8k": MathBench("gsm8k", GSM8K_TEMPLATE, 512),
+# procedural: PAPER.md §3's evaluation budget (400); the rest keep room for longer solutions
+MATH_BENCHES = {"procedural": MathBench("procedural", GSM8K_TEMPLATE, 400),
+                "gsm8k": MathBench("gsm8k", GSM8K_TEMPLATE, 512),
+                "champ": MathBench("champ", MATH_TEMPLATE, 1024),
+                "champ_int": MathBench("champ_int", MATH_TEMPLATE, 1024),
                 "math500": MathBench("math500", MATH_TEMPLATE, 1024),
                 "aime": MathBench("aime", AIME_TEMPLATE, 1024)}
 
@@ -120,16 +128,16 @@ def math_run_from_args(args, source: str, script: str, argv, run_dir: Path | Non
     selection settings (refused as InputError when inconsistent), problems, model and run
     directory (``run_dir``, else --out-dir / (--run-name or :func:`math_run_name`));
     ``script``/``argv`` are recorded as its provenance."""
-    from common.benchmarks import load_tasks
     from common.cli import RunOptions, sampling_from_args
     from common.evaluation import EvalJob, EvalModel, Invocation
     from common.results import results_root
     from common.runtime import ModelConfig
+    from common.math_benchmarks import load_math_tasks
     from common.tts_run import TTSSettings
     prompt = MathPrompt(math_bench(source), args.format)
     params = sampling_from_args(args, prompt, logprobs=True)
     settings = TTSSettings.from_args(args, params, code=False)
-    tasks, dataset = load_tasks(source, limit=args.limit, path=args.data_path)
+    tasks, dataset = load_math_tasks(source, limit=args.limit, path=args.data_path)
     model_cfg = ModelConfig.from_args(args)
     run_dir = run_dir or Path(args.out_dir or results_root()) / (
         args.run_name or math_run_name(source, model_cfg, prompt, params, args.limit))
@@ -137,11 +145,14 @@ def math_run_from_args(args, source: str, script: str, argv, run_dir: Path | Non
                               Invocation(script, argv, vars(args)), RunOptions.from_args(args)), settings)
 
 
-def math_run_name(source: str, model, prompt: MathPrompt, params, limit: int | None) -> str:
-    """The default run name of the math TTS scripts (``model``: a common.runtime.ModelConfig)."""
+def math_run_name(source: str, model, prompt: MathPrompt, params, limit: int | None, prefix: str = "tts") -> str:
+    """The default run name of the math scripts (``model``: a common.runtime.ModelConfig):
+    ``<prefix>_<source>_<model>[_adapter-<adapter>]_<format>_<greedy | n..-t..-p..-s..>[_limit<N>]``
+    (prefix ``tts`` for the TTS scripts, ``eval-math`` for evals/eval_math.py)."""
     from common.results import slug
-    parts = ["tts", source, slug(model.model)] + (["adapter-" + slug(model.adapter)] if model.adapter else [])
-    parts += [prompt.fmt, f"n{params.n}-t{params.temperature}-p{params.top_p}-s{params.seed}"]
+    parts = [prefix, source, slug(model.model)] + (["adapter-" + slug(model.adapter)] if model.adapter else [])
+    parts += [prompt.fmt, "greedy" if params.temperature == 0 else
+              f"n{params.n}-t{params.temperature}-p{params.top_p}-s{params.seed}"]
     return "_".join(parts + ([f"limit{limit}"] if limit else []))
 
 
@@ -151,44 +162,78 @@ def math_run_name(source: str, model, prompt: MathPrompt, params, limit: int | N
 
 
 def evaluate_math(job) -> dict:
-    """Generate → extract the final answer → check against the gold answer, for the evaluation
-    ``job`` (:class:`common.evaluation.EvalJob` whose ``protocol`` is a :class:`MathPrompt`);
-    resumable ``samples.jsonl`` (one line per sample, with ``answer``, ``extraction``,
-    ``correct``) and ``result.json`` with pass@k (correct = passed)."""
+    """Generate → extract the final answer → check it against the gold answer, for the
+    evaluation ``job`` (:class:`common.evaluation.EvalJob` whose ``protocol`` is a
+    :class:`MathPrompt`); resumable. ``samples.jsonl``: one line per sample with ``completion``
+    (the model's text) and :meth:`MathBench.grade`'s fields (``passed``: the flexible answer
+    equals the gold; ``strict_passed``; ``faithful_passed``: the paper's rules), so
+    evals/confirm.py and common.compare.task_outcomes read it like a code run; ``result.json``:
+    pass@k (unbiased) with intervals for each verdict, greedy accuracy, the protocol (template,
+    stops, token budget), the checker's settings, the backend and counts."""
+    from common.answer_check import AnswerChecker
     from common.generate import GenerationPlan, completion_fields, generate_missing, samples_in_order
-    from common.metrics import format_ci, ks_for, pass_at_k_summary
-    from common.results import JsonlLog, write_json_atomic
-    from common.rundir import open_run_dir
+    from common.results import JsonlLog, write_json_atomic, write_jsonl_atomic
+    from common.rundir import open_run_dir, record_invocation
     run_dir, prompt, params = Path(job.run_dir), job.protocol, job.params
-    bench = prompt.bench
-    head = {"model": job.model.info, **prompt.record(), "sampling": params.to_dict()}
+    head = {"model": job.model.info, "protocol": prompt.name, **prompt.record(), "sampling": params.to_dict()}
     open_run_dir(run_dir, {"kind": "math_samples", **head, "dataset": {k: job.dataset.get(k) for k in ("name", "sha256")},
                            "task_ids": [t["task_id"] for t in job.tasks]}, job.options.overwrite)
+    backend = {}
+    with AnswerChecker() as checker:
+        def rows(task, comps):
+            for si, c in enumerate(comps):
+                yield {"task_id": task["task_id"], "sample_index": si, "completion": c.text,
+                       **prompt.bench.grade(c.text, task, checker), **completion_fields(c),
+                       "sum_logprob": c.sum_logprob, "mean_logprob": c.mean_logprob}
 
-    def rows(task, comps):
-        for si, c in enumerate(comps):
-            ex = bench.extract(c.text)
-            yield {"task_id": task["task_id"], "sample_index": si, "raw": c.text, "answer": ex.answer,
-                   "extraction": ex.method, "gold": task["answer"], "correct": bench.equal(ex.answer, task["answer"]),
-                   **completion_fields(c), "sum_logprob": c.sum_logprob, "mean_logprob": c.mean_logprob}
-
-    plan = GenerationPlan(field="task_id", prompt=prompt.render, rows=rows, rows_per_item=params.n, desc=bench.name)
-    with JsonlLog(run_dir / "samples.jsonl") as lg:
-        gen = generate_missing(lg, job.tasks, job.model.get_llm, params, plan, job.options.progress)
-        samples = samples_in_order(lg.rows, job.tasks)
-    outcomes = collections.defaultdict(list)
-    for r in samples:
-        outcomes[r["task_id"]].append(bool(r["correct"]))
-    summ = pass_at_k_summary({t["task_id"]: outcomes[t["task_id"]] for t in job.tasks}, ks_for(params.n))
-    result = {**job.invocation.provenance(), "kind": "math_samples", **head, "dataset": job.dataset,
-              "timings": {"generation_s": round(gen.seconds, 1)},
-              "metrics": {"pass_at_k": summ,
-                          "headline": {k: format_ci(v["mean"], v["ci"], v["n_tasks"]) for k, v in summ.items()},
-                          "n_tasks": len(job.tasks), "n_samples": len(samples),
-                          "extraction_counts": dict(collections.Counter(r["extraction"] for r in samples)),
-                          "finish_reason_counts": dict(collections.Counter(r["finish_reason"] for r in samples))}}
+        plan = GenerationPlan(field="task_id", prompt=prompt.render, rows=rows, rows_per_item=params.n,
+                              desc=prompt.bench.name)
+        with JsonlLog(run_dir / "samples.jsonl") as lg:
+            n_before = len({r["task_id"] for r in lg.rows})
+            gen = generate_missing(lg, job.tasks, job.model.get_llm, params, plan, job.options.progress)
+            samples = samples_in_order(lg.rows, job.tasks)
+        write_jsonl_atomic(run_dir / "samples.jsonl", samples)      # in task order, as a code run's
+        checker_info = {**checker.settings(), "n_killed": checker.n_killed}
+    if gen.llm is not None:
+        backend = {"backend": getattr(gen.llm, "backend", None)}
+    n_generated = len(job.tasks) - n_before
+    result = {**job.invocation.provenance(), "kind": "math_samples", **head, **backend,
+              "protocol_detail": {**prompt.record(), "stop": list(params.stop), "max_new_tokens": params.max_new_tokens},
+              "dataset": job.dataset, "checker": checker_info,
+              "timings": {"generation_s": round(gen.seconds, 1), "tasks_generated_this_invocation": n_generated,
+                          **record_invocation(run_dir, gen.seconds, n_generated, len(job.tasks))},
+              "metrics": math_metrics(samples, job.tasks, params.n), **(job.extra or {})}
     write_json_atomic(run_dir / "result.json", result)
     return result
+
+
+VERDICTS = {"flexible": "passed", "strict": "strict_passed", "faithful": "faithful_passed"}
+
+
+def math_metrics(samples: list[dict], tasks: list[dict], n: int) -> dict:
+    """pass@k with intervals under each verdict (:data:`VERDICTS`; ``pass_at_k`` is the
+    flexible one), ``accuracy`` (greedy runs: pass@1, its Wilson interval and the count), counts
+    of extraction rules, statuses, checks and finish reasons, mean new tokens: pure."""
+    from common.metrics import format_ci, ks_for, pass_at_k_summary
+    ids = [t["task_id"] for t in tasks]
+    m = {}
+    for name, field in VERDICTS.items():
+        outcomes = collections.defaultdict(list)
+        for r in samples:
+            outcomes[r["task_id"]].append(bool(r.get(field)))
+        summ = pass_at_k_summary({t: outcomes[t] for t in ids}, ks_for(n))
+        m["pass_at_k" if name == "flexible" else f"{name}_pass_at_k"] = summ
+        if name == "flexible":
+            m["headline"] = {k: format_ci(v["mean"], v["ci"], v["n_tasks"]) for k, v in summ.items()}
+        m["accuracy" if name == "flexible" else f"{name}_accuracy"] = {
+            "mean": summ["pass@1"]["mean"], "ci": summ["pass@1"]["ci"], "ci_method": summ["pass@1"]["ci_method"],
+            "passed_samples": sum(bool(r.get(field)) for r in samples), "n_samples": len(samples)}
+    tokens = [r["n_tokens"] for r in samples if r.get("n_tokens") is not None]
+    m.update({"n_tasks": len(ids), "n_samples": len(samples),
+              "mean_new_tokens": round(sum(tokens) / len(tokens), 1) if tokens else None,
+              **{f"{f}_counts": dict(collections.Counter(str(r.get(f)) for r in samples))
+                 for f in ("extraction", "status", "check", "finish_reason")}})
+    return m
 
 
 @dataclass(frozen=True)
@@ -223,7 +268,7 @@ def sample_math(run: MathTTSRun) -> MathSamples:
     sampled = evaluate_math(dataclasses.replace(run.job, run_dir=root / "sampled"))
     rows = by_field(sorted(read_jsonl(root / "sampled" / "samples.jsonl"), key=lambda r: r["sample_index"]),
                     "task_id")
-    greedy, greedy_info = greedy_reference(run.settings, run.job, evaluate_math, field="correct")
+    greedy, greedy_info = greedy_reference(run.settings, run.job, evaluate_math, field="passed")
     return MathSamples(sampled, rows, greedy, greedy_info, t_start)
 
 
@@ -232,7 +277,7 @@ def math_candidates(task_id: str, rows: list[dict]):
     math-verify finds equal share a key) as signatures, so majority vote = self-consistency."""
     from common.answers import vote_keys
     from common.selection import Candidates
-    return Candidates(task_id, [bool(r["correct"]) for r in rows], [r.get("mean_logprob") for r in rows],
+    return Candidates(task_id, [bool(r["passed"]) for r in rows], [r.get("mean_logprob") for r in rows],
                       [r.get("sum_logprob") for r in rows], signatures=vote_keys([r.get("answer") for r in rows]))
 
 
@@ -270,16 +315,20 @@ def write_math_result(run: MathTTSRun, samples: MathSamples, selection: tuple[di
 # --------------------------------------------------------------------------------------------
 
 
-def math_script(source: str, doc: str, script: str, n_samples: int):
+def math_script(source: str, doc: str, script: str, n_samples: int, choices: tuple[str, ...] = ()):
     """``(build_parser, main)`` of the math TTS script on the benchmark ``source``
-    (tts/tts_math500.py, tts/tts_aime.py): ``doc`` is its docstring, ``n_samples`` its
-    default n. The method: load the problems and the model, sample (answers extracted and
-    checked), select, summarise."""
+    (tts/tts_math500.py, tts/tts_aime.py, tts/tts_procedural.py): ``doc`` is its docstring,
+    ``n_samples`` its default n; ``choices``: other sources the script takes with ``--bench``
+    (default ``source``). The method: load the problems and the model, sample (answers
+    extracted and checked), select, summarise."""
     def build_parser() -> argparse.ArgumentParser:
         from common.cli import add_model_args, add_run_args, add_sampling_args
         from common.tts_run import add_tts_args
         p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+        if choices:
+            p.add_argument("--bench", default=source, choices=choices,
+                           help=f"math source: {', '.join(choices)} (default {source})")
         add_math_args(p, source)
         add_tts_args(p, code=False)
         add_model_args(p)
@@ -289,7 +338,8 @@ def math_script(source: str, doc: str, script: str, n_samples: int):
 
     def _main(argv) -> int:
         from common.tts_summary import print_summary
-        run = math_run_from_args(build_parser().parse_args(argv), source, script, argv)
+        args = build_parser().parse_args(argv)
+        run = math_run_from_args(args, getattr(args, "bench", source), script, argv)
         samples = sample_math(run)                        # 1. sample (answers extracted and checked)
         _, selection = select_math(run, samples)          # 2. select (majority vote, log-prob, oracle)
         res = write_math_result(run, samples, selection)  # 3. summarise

@@ -5,7 +5,7 @@ oracle, §4 defect 5); seed 000 §8.2 ("best-of-N with self-consistency (majorit
 output)"); ANCHORS.md "Test-time selection" (self-consistency +17.9 points on GSM8K for
 PaLM-540B; voting plateaus while oracle coverage grows).
 
-What it does: for math (gsm8k, math500, aime) majority vote over the extracted final answers
+What it does: for math (procedural, champ, champ_int offline; gsm8k, math500, aime) majority vote over the extracted final answers
 (common.answers: equal values vote together, e.g. 0.5 and \\frac{1}{2}); for code (humaneval,
 humaneval_plus, mbpp...) majority vote over execution behaviour (samples clustered by their
 outputs on the prompt's example inputs, plus the model tests' inputs if --test-samples > 0).
@@ -16,6 +16,7 @@ p, and the maj@m curve for m = 1, 2, 4, ... ≤ n (random m-subsets of the n sam
 this script) without generating anything.
 
 Full commands:
+    python experiments/self_consistency.py --bench procedural --n-samples 8
     python experiments/self_consistency.py --bench gsm8k --data-path gsm8k/test.jsonl --limit 100 --n-samples 10
     python experiments/self_consistency.py --from-run results/<a tts_humaneval run>
 Quick command (fixture, about 3 minutes on 2 CPU cores):
@@ -36,8 +37,9 @@ from __future__ import annotations
 import argparse
 
 from common.results import InputError
+from common.tts_math import MATH_BENCHES
 
-MATH = ("gsm8k", "math500", "aime")
+MATH = tuple(MATH_BENCHES)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,9 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--bench", default="gsm8k",
-                   help="gsm8k, math500, aime (answers) or a code benchmark: humaneval, humaneval_plus, "
-                        "mbpp, mbpp_sanitized (behaviour) (default gsm8k)")
-    p.add_argument("--data-path", default=None, help="local data file (all but humaneval need one)")
+                   help="math (answers): procedural, champ, champ_int (offline), gsm8k, math500, aime; or code "
+                        "(behaviour): humaneval, humaneval_plus, mbpp, mbpp_sanitized (default gsm8k)")
+    p.add_argument("--data-path", default=None,
+                   help="local data file (all but humaneval, procedural and champ/champ_int need one)")
     p.add_argument("--from-run", default=None,
                    help="analyse this existing TTS run directory (its result.json) instead of generating")
     p.add_argument("--format", default="chat", choices=MATH_FORMATS,

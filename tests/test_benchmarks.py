@@ -292,3 +292,18 @@ def test_parquet_without_engine_is_a_clear_error(tmp_path, monkeypatch):
     p.write_bytes(b"PAR1")
     with pytest.raises(InputError, match="parquet"):
         B.load_tasks("math500", path=str(p))
+
+
+def test_problems_bench_is_the_pool_as_humaneval_tasks_whose_references_pass(tmp_path):
+    from common.sandbox_humaneval import score_humaneval
+    tasks, info = B.load_tasks("problems")
+    assert info["n_tasks"] == 42 and info["path_from"] == "default" and tasks[0]["task_id"] == "ext-001"
+    assert all(t["prompt"].endswith('"""\n') and t["test"].lstrip().startswith("def check(candidate):")
+               for t in tasks)
+    by_id = {t["task_id"]: t for t in tasks}
+    results = score_humaneval(by_id, [{"task_id": t["task_id"], "completion": t["canonical_solution"]} for t in tasks])
+    assert [r.status for r in results] == ["passed"] * 42
+    wrong = score_humaneval(by_id, [{"task_id": "ext-001", "completion": "    return value\n"}])
+    assert wrong[0].status != "passed"                       # clamp without clamping fails its asserts
+    with pytest.raises(InputError, match="problems file not found"):
+        B.load_tasks("problems", path=str(tmp_path / "nope.jsonl"))

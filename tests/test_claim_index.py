@@ -112,7 +112,7 @@ def test_check_fails_when_the_index_lacks_a_claim_or_points_nowhere(tmp_path, ca
     bad = copy.deepcopy(index)
     by_id = {s["id"]: s for s in bad["seed_commands"]}
     by_id["S3"]["ours"] = "`python recipe/no_such_script.py --x 1`"
-    by_id["S35"]["ours"] = "none yet (`recipe/bootstrap.py` is planned)"
+    by_id["S25"]["ours"] = "none yet (`recipe/bootstrap.py` is planned)"
     by_id["S36"]["status"] = "maybe"
     by_id["S12"].pop("detail")
     bad["claims"][0]["seed"].append("S99")
@@ -124,7 +124,7 @@ def test_check_fails_when_the_index_lacks_a_claim_or_points_nowhere(tmp_path, ca
                      "claim 2: result x has an unknown reader 'guess'",
                      "seed row S3: `recipe/no_such_script.py` does not exist",
                      "seed row S12: status data needs a detail (the flag that takes the data, or the issue)",
-                     "seed row S35: `recipe/bootstrap.py` exists now; give the row its command and status",
+                     "seed row S25: `recipe/bootstrap.py` exists now; give the row its command and status",
                      "seed row S36: status 'maybe' is not one of runs, gpu, setup, data, no-script"]
 
 

@@ -363,3 +363,65 @@ def test_packed_attention_matches_per_query_reference(monkeypatch, base, nvec, b
             out, _ = eng.gqa_attention(None, query, key, value, mask)
         assert out.shape == (1, n_pos, h, d)
         assert torch.allclose(out[0], expected, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# the int8 backend's linear layers
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("row,values,scale", [
+    ([0.0, 0.0, 0.0], [0, 0, 0], 1.0),                      # a zero row: scale 1, no division by zero
+    ([1.0, -2.0, 0.5], [64, -127, 32], 2.0 / 127),          # the largest magnitude maps to +-127
+    ([127.0, -254.0, 1.0], [64, -127, 0], 2.0),             # small entries round to 0
+    ([-3.0, 3.0, 1.5], [-127, 127, 64], 3.0 / 127),         # ties at the extremes stay inside [-127, 127]
+    ([1e-30, -1e-30, 0.0], [127, -127, 0], 1e-30 / 127),    # a tiny row keeps its resolution
+])
+def test_quantize_rows_table(row, values, scale):
+    from common.engine_step import quantize_rows
+    q, s = quantize_rows(torch.tensor([row]))
+    assert q.dtype == torch.int8 and q.tolist() == [values]
+    assert s.item() == pytest.approx(scale, rel=1e-6)
+
+
+def test_int8_linears_are_close_batch_invariant_track_weights_and_restore():
+    from common.engine_step import Int8Linears
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 96), torch.nn.ReLU(), torch.nn.Linear(96, 32, bias=False))
+    x = torch.randn(6, 3, 64)
+    ref = net(x)
+    with torch.inference_mode(), Int8Linears(net):
+        y = net(x)
+        alone = net(x[2:3, 1:2])
+        outlier = x.clone()
+        outlier[0] *= 1000.0                                 # one loud row elsewhere in the batch
+        with_outlier = net(outlier)
+    assert y.shape == ref.shape
+    rel = ((y - ref).norm() / ref.norm()).item()
+    assert 1e-4 < rel < 0.03                                 # quantized (not exact), and close
+    assert torch.equal(alone[0, 0], y[2, 1])                 # a row's output ignores the other rows
+    assert torch.equal(with_outlier[1:], y[1:])
+    with torch.no_grad():
+        net[2].weight.mul_(2.0)                              # the int8 copy must follow the weight
+    with torch.inference_mode(), Int8Linears(net):
+        y2 = net(x)
+    assert torch.allclose(y2, 2 * y, rtol=0.05, atol=1e-3)
+    assert "forward" not in net[0].__dict__ and "forward" not in net[2].__dict__
+    assert torch.allclose(net(x), 2 * ref, atol=1e-6)     # restored: the float32 layers again
+
+
+@pytest.mark.model
+def test_int8_backend_greedy_is_independent_of_batch_and_close_to_float32(resolved_default, humaneval_tasks):
+    from common.prompts import get_protocol
+    from common.sampling import LLM
+    llm8 = LLM(resolved_default, backend="int8", max_batch=8)
+    proto = get_protocol("qwen-official")
+    prompts = [proto.render(t, llm8) for t in humaneval_tasks[:3]]
+    sp = SamplingParams(n=1, temperature=0.0, max_new_tokens=24, logprobs=True)
+    together = llm8.generate(prompts, sp, progress=False)
+    alone = llm8.generate(prompts[2:], sp, progress=False)
+    assert together[2][0].token_ids == alone[0][0].token_ids
+    assert llm8.last_engine["linear_gemm"] == "int8-per-row"
+    fp32 = LLM(resolved_default, backend="hf", max_batch=8).generate(prompts, sp, progress=False)
+    same_first = sum(a[0].token_ids[:8] == b[0].token_ids[:8] for a, b in zip(together, fp32))
+    assert same_first >= 2                                   # int8 rarely changes the first tokens

@@ -139,6 +139,24 @@ def test_raw_markdown_has_loss_on_every_token_and_no_padding(tokenizer, pairs):
         assert tokenizer.pad_token_id not in ex["input_ids"][:-1] or tokenizer.pad_token_id == tokenizer.eos_token_id
 
 
+CONVERSATION = {"messages": [{"role": "system", "content": "Answer with a number."},
+                             {"role": "user", "content": "Tom has 3 apples and buys 4 more. How many?"},
+                             {"role": "assistant", "content": "3 + 4 = 7.\n#### 7"}]}
+
+
+def test_conversation_records_mask_everything_but_the_last_assistant_turn(tokenizer):
+    ex = encode_chat_masked(tokenizer, CONVERSATION, "ignored: the record has its own system", 1024)
+    k = ex["n_prompt_tokens"]
+    prompt, answer = tokenizer.decode(ex["input_ids"][:k]), tokenizer.decode(ex["labels"][k:])
+    assert "Answer with a number." in prompt and "ignored" not in prompt and "How many?" in prompt
+    assert all(l == IGNORE_INDEX for l in ex["labels"][:k])
+    assert answer == "3 + 4 = 7.\n#### 7<|im_end|>"
+    raw = encode_raw_markdown(tokenizer, CONVERSATION, 1024)
+    assert tokenizer.decode(raw["input_ids"][:-1]) == "Tom has 3 apples and buys 4 more. How many?\n\n3 + 4 = 7.\n#### 7\n"
+    with pytest.raises(Exception, match="assistant turn"):
+        encode_chat_masked(tokenizer, {"messages": CONVERSATION["messages"][:2]}, None, 1024)
+
+
 def test_truncation_counts_and_drops_examples_without_labels(tokenizer, pairs):
     exs, counts = build_examples(tokenizer, pairs, TrainConfig(max_length=120))
     assert counts["n_truncated"] >= 1

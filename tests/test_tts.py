@@ -300,13 +300,13 @@ def test_greedy_run_reuse_checks(tmp_path, he_tasks, scripted_run):
 
 
 def test_math_pipeline_majority_vote(tmp_path):
-    from common.benchmarks import load_tasks
+    from common.math_benchmarks import load_math_tasks
     from common.cli import RunOptions
     from common.evaluation import EvalJob, EvalModel, Invocation
     from common.sampling import SamplingParams
     from common.tts_math import MathPrompt, MathTTSRun, math_bench, sample_math, select_math, write_math_result
     from common.tts_run import TTSSettings
-    tasks, info = load_tasks("gsm8k", path=str(FIX / "gsm8k.jsonl"))
+    tasks, info = load_math_tasks("gsm8k", path=str(FIX / "gsm8k.jsonl"))
     golds = [t["answer"] for t in tasks]
     answers = {tasks[0]["problem"][:40]: ["#### 7", f"so #### {golds[0]}", f"#### {golds[0]}.", "no idea"],
                tasks[1]["problem"][:40]: [f"#### {golds[1]}", "#### 1", "#### 1", "#### 1"],
@@ -326,7 +326,11 @@ def test_math_pipeline_majority_vote(tmp_path):
     assert m["greedy"]["passed_tasks"] == 1 and m["oracle_pass@n"]["passed_tasks"] == 3
     assert m["extraction_counts"] == {"hash": 10, "answer_is": 1, "none": 1}   # "the answer is 8"
     rows = [json.loads(x) for x in (tmp_path / "m" / "sampled" / "samples.jsonl").read_text().splitlines()]
-    assert {"answer", "extraction", "correct", "raw", "gold"} <= set(rows[0])
+    assert {"answer", "extraction", "passed", "strict_passed", "faithful_passed", "completion", "gold"} <= set(rows[0])
+    assert [r["strict_passed"] for r in rows[:4]] == [False, True, True, False]   # "#### g." is strict; "no idea" not
+    sampled = json.loads((tmp_path / "m" / "sampled" / "result.json").read_text())
+    assert sampled["metrics"]["accuracy"]["passed_samples"] == sum(r["passed"] for r in rows) == 4
+    assert set(sampled["metrics"]) >= {"strict_pass_at_k", "faithful_pass_at_k", "status_counts", "check_counts"}
 
 
 def test_self_consistency_and_synergy_analyses(scripted_run):
@@ -364,7 +368,7 @@ def test_figures_from_results(tmp_path, scripted_run):
 # script contracts
 # --------------------------------------------------------------------------------------------
 
-SCRIPTS = ["tts/tts_humaneval.py", "tts/tts_scaling.py", "tts/tts_math500.py", "tts/tts_aime.py",
+SCRIPTS = ["tts/tts_humaneval.py", "tts/tts_scaling.py", "tts/tts_math500.py", "tts/tts_aime.py", "tts/tts_procedural.py",
            "experiments/self_consistency.py", "experiments/sampling_sweep.py",
            "experiments/recipe_x_tts_synergy.py", "experiments/prompt_strategies.py", "figures/plot.py"]
 

@@ -6,8 +6,9 @@ Paper row: PAPER.md §1 claim 9 (AIME pass@k curve for Qwen3-8B base, k = 1..64:
 What it does: n samples per problem (default n=16; the paper's curve needs --n-samples 64),
 T=0.8, top-p 0.95, the instruction "Solve this math problem step by step. The answer is an
 integer from 0 to 999. Put the final answer in \\boxed{}.", greedy decoding beside them; the final
-answer is taken from \\boxed{} (fallback: last number; counted) and must be an integer 0..999
-(common.answers.extract_aime_answer / aime_equal). Reported: pass@k for k = 1, 2, 4, 8, 16, ...
+answer is taken from \\boxed{} (fallback: last number; counted) and checked against the integer
+gold answer (common.math_benchmarks.grade_sample: integers compared exactly, anything else with
+math-verify). Reported: pass@k for k = 1, 2, 4, 8, 16, ...
 ≤ n with the unbiased estimator (the curve), greedy, random (expected), majority_vote,
 mean_logprob, sum_logprob and oracle_pass@n, each with a 95% interval, the share of the oracle
 gap majority voting recovers, and the SSD precondition line (seed 003).

@@ -6,7 +6,8 @@ Qwen3-4B / 8B base — an ORACLE number, §4 defect 5); seed 000 §8.2 (majority
 What it does: n samples per problem (default n=8, T=0.8, top-p 0.95) with the instruction
 "Solve this math problem step by step. Put the final answer in \\boxed{}.", greedy decoding beside
 them, the final \\boxed{} answer of each sample (fallback: last number; counted), checked against
-the dataset's answer with common.answers.math_equiv. Reported side by side as pass@1 with 95%
+the dataset's answer with math-verify in a bounded worker (common.math_benchmarks.grade_sample;
+the strict and the paper's faithful verdicts recorded beside it). Reported side by side as pass@1 with 95%
 intervals: greedy, random (expected), majority_vote (the most frequent answer, equal answers
 grouped by their normalised value), mean_logprob, sum_logprob and oracle_pass@n (any sample
 right — coverage, not deployable); pass@k for k = 1, 2, 4, ... ≤ n (unbiased estimator), the
@@ -31,7 +32,8 @@ Deviations from the paper:
 1. "best-of-8" is reported as oracle_pass@8, beside majority vote and log-probability
    selection (deployable); pass@k uses the unbiased estimator.
 2. Default model is Qwen2.5-Coder-0.5B-Instruct (offline), not Qwen3-4B/8B base; answers are
-   compared with common.answers (normalised LaTeX / exact fractions), not the paper's checker.
+   compared with math-verify (common/answer_check.py), not the paper's checker. Offline, the
+   same pipeline runs on the procedural set and CHAMP: tts/tts_procedural.py.
 """
 from __future__ import annotations
 
