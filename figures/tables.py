@@ -77,9 +77,10 @@ def humaneval_table(res: dict[str, dict]) -> str:
 
 
 def generation_table(res: dict[str, dict]) -> str:
-    r = res.get("bench_generation")
+    """results/bench_generation_engine_vs_naive: the earlier bench (fp32 engine vs naive generate)."""
+    r = res.get("bench_generation_engine_vs_naive")
     if not r:
-        return "_no results/bench_generation/result.json yet_"
+        return "_no results/bench_generation_engine_vs_naive/result.json_"
     rows = ["| workload | backend | prompts × n | useful tokens | wall | tokens/s | peak RSS | speed-up |",
             "|---|---|---|---|---|---|---|---|"]
     for w, d in r["workloads"].items():
@@ -131,6 +132,51 @@ def generation_table(res: dict[str, dict]) -> str:
                     f"{f['max_batch']}): {f['total_s']:.0f} s against the {f['target_s']:.0f} s target "
                     f"({'under' if f['under_target'] else 'over'})"
                     + (f"; its pass@1 is {_pct(f['pass_at_1'])}." if f.get("pass_at_1") is not None else "."))
+    return "\n".join(rows)
+
+
+def backends_table(res: dict[str, dict]) -> str:
+    """results/bench_generation (evals/bench_generation.py): per workload and backend, speed,
+    memory, probes and quality against the fp32 engine; then the acceptance ratios."""
+    r = res.get("bench_generation")
+    if not r or "acceptance" not in r:
+        return "_no results/bench_generation/result.json of the backends bench yet_"
+    rows = ["| workload | backend | prompts × n | tokens | wall | tokens/s | peak RSS (server) | GEMM probe before → after "
+            "| pass@1 | vs fp32 (paired, n) | identical to fp32 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for w, d in r["workloads"].items():
+        for b, e in d["backends"].items():
+            g, q = e["generation"], e.get("quality") or {}
+            mem = g["peak_rss_gb"]
+            p1 = (q.get("metrics") or {}).get("pass_at_k", {}).get("pass@1")
+            vs = q.get("vs_hf") if isinstance(q.get("vs_hf"), dict) else None
+            paired = vs["pass_at_1_paired"] if vs else None
+            rows.append(
+                f"| ({w}) | {b} | {g['prompts']} × {d['n']} | {g['generated_tokens']} | {g['wall_s']:.0f} s | "
+                f"{g['tokens_per_s']:.1f} | {mem['process']:.1f} GB" + (f" ({mem['server']:.1f} GB)" if "server" in mem else "")
+                + f" | {g['machine_gemm_gflops']['before']} → {g['machine_gemm_gflops']['after']} | "
+                + (f"{_pct(p1['mean'])} [{_pct(p1['ci'][0])}, {_pct(p1['ci'][1])}]" if p1 else "–") + " | "
+                + (f"{100 * paired['delta']:+.1f} pp [{100 * paired['ci'][0]:+.1f}, {100 * paired['ci'][1]:+.1f}], "
+                   f"n={paired['n']}" if paired else "reference" if b == r["reference_backend"] else "–") + " | "
+                + (f"{vs['identical_samples']}/{vs['samples']}" if vs else "–") + " |")
+    acc = r["acceptance"]
+    rows.append("")
+    for w, s in acc["speed"].items():
+        if "ratio" not in s:
+            rows.append(f"({w}): {s['status']}.")
+            continue
+        rows.append(f"({w}): {s['default']} {s['default_wall_s']:.0f} s against {s['faster_rival']} "
+                    f"{s['rival_wall_s']:.0f} s: {s['ratio']}× (tokens/s {s['tokens_per_s_ratio']}×), target "
+                    f"{s['target']}× ({'met' if s['meets_target'] else 'not met'}).")
+    pa = acc.get("pass_at_1_a")
+    if pa:
+        rows.append(f"(a) pass@1: {acc['default']} {_pct(pa['default'])} against fp32 {_pct(pa['hf'])} "
+                    f"[{_pct(pa['hf_ci'][0])}, {_pct(pa['hf_ci'][1])}] "
+                    f"({'inside' if pa['inside_hf_interval'] else 'outside'} its interval); "
+                    f"{pa['paired']['headline'] if pa.get('paired') else ''}")
+    ll = r["backends"].get("llamacpp")
+    if ll:
+        rows.append(f"llama-server: {ll['slots']} slots, {ll['ctx_per_slot']} context tokens per slot, args "
+                    f"`{ll['args']}` ({ll['server']['source']}, build {ll['server']['build']}).")
     return "\n".join(rows)
 
 
@@ -532,7 +578,7 @@ def training_table(res: dict[str, dict]) -> str:
     return "\n".join(rows) if len(rows) > 2 else "_no training run yet_"
 
 
-TABLES = {"humaneval": humaneval_table, "generation": generation_table, "gemm": gemm_table, "sandbox": sandbox_table,
+TABLES = {"humaneval": humaneval_table, "generation": generation_table, "backends": backends_table, "gemm": gemm_table, "sandbox": sandbox_table,
           "mining": mining_table, "recipe": recipe_table, "tts": tts_table, "strategies": strategies_table,
           "sweep": sweep_table, "training": training_table}
 

@@ -146,7 +146,7 @@ def test_generation_breakdown_and_gemm_tables():
                                "speedup_tokens_per_s": 5.0}},
            "engine": {"max_batch": 64, "spec_max": 8, "packed_steps": True, "linear_gemm": "onednn-prepacked",
                       "dtype": "float32"}}
-    text = tables.generation_table({"bench_generation": gen})
+    text = tables.generation_table({"bench_generation_engine_vs_naive": gen})
     assert "| (a) | 100 s | 20 s (900, shared prefix 30) | 40 | 70 s | 50.0 | 40.0 | 500 → 300 | 10 steps, 9 s | 10 s |" in text
     assert "packed_steps True" in text and "linear_gemm onednn-prepacked" in text
     gemm = {"per_decode_step": {"64": {"linear_ms_per_step_torch": 600.0, "linear_ms_per_step_onednn": 400.0,
