@@ -578,9 +578,33 @@ def training_table(res: dict[str, dict]) -> str:
     return "\n".join(rows) if len(rows) > 2 else "_no training run yet_"
 
 
+def preference_table(res: dict[str, dict]) -> str:
+    """Adapters trained by recipe/train_preference.py: method, pairs, steps, time, loss and the
+    trainer's own preference metrics averaged over the last logged quarter of the run."""
+    rows = ["| run | method | β / λ | pairs (tasks) | optimizer steps | train s | loss first → last | "
+            "reward accuracy | reward margin | log odds ratio (ORPO) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in res.items():
+        pref = r.get("preference")
+        if not (pref and r.get("_train_log") and "stats" in r):
+            continue
+        log = [row for row in r["_train_log"] if "loss" in row]
+        tail = log[-max(1, len(log) // 4):]
+
+        def mean(key):
+            vals = [row[key] for row in tail if key in row]
+            return f"{sum(vals) / len(vals):.3f}" if vals else "–"
+        st, pairs = r["stats"], r.get("pairs", {})
+        coef = pref["beta"] if pref["method"] == "dpo" else pref["orpo_lambda"]
+        rows.append(f"| {name} | {pref['method']} | {coef} | {pairs.get('count')} ({pairs.get('n_tasks')}) | "
+                    f"{st.get('optimizer_steps')} | {st.get('train_seconds', 0):.0f} | "
+                    f"{st.get('first_loss', 0):.3f} → {st.get('final_loss', 0):.3f} | {mean('rewards/accuracies')} | "
+                    f"{mean('rewards/margins')} | {mean('log_odds_ratio')} |")
+    return "\n".join(rows) if len(rows) > 2 else "_no preference run yet_"
+
+
 TABLES = {"humaneval": humaneval_table, "generation": generation_table, "backends": backends_table, "gemm": gemm_table, "sandbox": sandbox_table,
           "mining": mining_table, "recipe": recipe_table, "tts": tts_table, "strategies": strategies_table,
-          "sweep": sweep_table, "training": training_table}
+          "sweep": sweep_table, "training": training_table, "preference": preference_table}
 
 
 def render(doc: str, res: dict[str, dict], index: dict) -> str:

@@ -156,3 +156,20 @@ def test_generation_breakdown_and_gemm_tables():
     text = tables.gemm_table({"bench_gemm": gemm})
     assert "| 64 | 600.0 ms | 400.0 ms | 1.5× |" in text and "8.0e-06" in text
     assert "no results/bench_gemm" in tables.gemm_table({})
+
+
+def test_preference_table_reads_method_pairs_and_the_last_quarter_of_the_log():
+    from figures import tables
+    log = [{"step": i, "loss": 0.7 - 0.01 * i, "rewards/accuracies": 0.5 if i < 7 else 1.0,
+            "rewards/margins": 0.1 * i} for i in range(1, 9)]
+    dpo = {"preference": {"method": "dpo", "beta": 0.1, "orpo_lambda": 0.1, "format": "chat"},
+           "pairs": {"count": 12, "n_tasks": 5}, "_train_log": log,
+           "stats": {"optimizer_steps": 8, "train_seconds": 61.2, "first_loss": 0.69, "final_loss": 0.62}}
+    orpo = {**dpo, "preference": {**dpo["preference"], "method": "orpo", "orpo_lambda": 0.2},
+            "_train_log": [{"step": 1, "loss": 1.0, "log_odds_ratio": -0.8}, {"step": 2, "loss": 0.9, "log_odds_ratio": -0.4}]}
+    text = tables.preference_table({"dpo_x": dpo, "orpo_x": orpo, "train_y": {"stats": {}}})
+    lines = text.splitlines()
+    assert len(lines) == 4                                     # header, rule, two runs; the SFT run is not here
+    assert lines[2] == "| dpo_x | dpo | 0.1 | 12 (5) | 8 | 61 | 0.690 → 0.620 | 1.000 | 0.750 | – |"
+    assert lines[3].startswith("| orpo_x | orpo | 0.2 |") and lines[3].endswith("| – | – | -0.400 |")
+    assert tables.preference_table({}) == "_no preference run yet_"
