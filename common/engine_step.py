@@ -171,7 +171,39 @@ def onednn_available() -> bool:
         return False
 
 
-class OneDNNLinears:
+class _PatchedLinears:
+    """While active (a context manager), every float32 ``nn.Linear`` of ``model`` runs the
+    forward that :meth:`_forward` builds from a copy of its weight prepared by :meth:`_prepare`;
+    the copy is cached on the module under ``_attr`` and rebuilt when the weight changes (its
+    version counter moves after an optimizer step or a LoRA merge)."""
+
+    _attr = ""
+
+    def __init__(self, model):
+        self.mods = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.float32]
+
+    @classmethod
+    def _prepared(cls, mod):
+        w = mod.weight
+        key = (w.data_ptr(), w._version)
+        cached = getattr(mod, cls._attr, None)
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                cached = (key, cls._prepare(w.detach()))
+            setattr(mod, cls._attr, cached)
+        return cached[1]
+
+    def __enter__(self):
+        for m in self.mods:
+            m.forward = self._forward(m)
+        return self
+
+    def __exit__(self, *exc):
+        for m in self.mods:
+            m.__dict__.pop("forward", None)
+
+
+class OneDNNLinears(_PatchedLinears):
     """While active, every float32 ``nn.Linear`` of ``model`` runs oneDNN's GEMM on a prepacked
     copy of its weight instead of torch's default CPU GEMM (MKL).
 
@@ -187,36 +219,23 @@ class OneDNNLinears:
     weights in memory."""
 
     max_rows = 320
-
-    def __init__(self, model):
-        self.mods = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.float32]
+    _attr = "_engine_onednn"
 
     @staticmethod
-    def _forward(mod):
-        w = mod.weight
-        key = (w.data_ptr(), w._version)
-        packed = getattr(mod, "_engine_onednn", None)
-        if packed is None or packed[0] != key:
-            with torch.no_grad():
-                packed = (key, torch.ops.mkldnn._reorder_linear_weight(w.detach(), 64))
-            mod._engine_onednn = packed
-        wp, bias = packed[1], (mod.bias.detach() if mod.bias is not None else None)
-        limit = OneDNNLinears.max_rows
+    def _prepare(w):
+        return torch.ops.mkldnn._reorder_linear_weight(w, 64)
+
+    @classmethod
+    def _forward(cls, mod):
+        w, wp = mod.weight, cls._prepared(mod)
+        bias = mod.bias.detach() if mod.bias is not None else None
+        limit = cls.max_rows
 
         def forward(x):
             if x.numel() > limit * x.shape[-1]:  # a long prefill: the default GEMM is as fast or faster
                 return torch.nn.functional.linear(x, w, bias)
             return torch.ops.mkldnn._linear_pointwise(x, wp, bias, "none", [], "")
         return forward
-
-    def __enter__(self):
-        for m in self.mods:
-            m.forward = self._forward(m)
-        return self
-
-    def __exit__(self, *exc):
-        for m in self.mods:
-            m.__dict__.pop("forward", None)
 
 
 def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -227,7 +246,7 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.round(x / scale).clamp_(-127, 127).to(torch.int8), scale
 
 
-class Int8Linears:
+class Int8Linears(_PatchedLinears):
     """While active, every float32 ``nn.Linear`` of ``model`` multiplies in int8: its weight is
     quantized once per output channel (symmetric, scale = max |w| of the channel / 127), each
     input row per call (scale = max |x| of the row / 127), the product accumulates exactly in
@@ -242,20 +261,16 @@ class Int8Linears:
     The int8 copies (a quarter of the float32 weights' memory) are cached on the modules and
     rebuilt when a weight changes."""
 
-    def __init__(self, model):
-        self.mods = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.float32]
+    _attr = "_engine_int8"
 
     @staticmethod
-    def _forward(mod):
-        w = mod.weight
-        key = (w.data_ptr(), w._version)
-        packed = getattr(mod, "_engine_int8", None)
-        if packed is None or packed[0] != key:
-            with torch.no_grad():
-                wq, ws = quantize_rows(w.detach())
-                packed = (key, wq.t(), ws.view(1, -1))   # [in, out] view of the [out, in] int8 weight
-            mod._engine_int8 = packed
-        _, wq_t, w_scale = packed
+    def _prepare(w):
+        wq, ws = quantize_rows(w)
+        return wq.t(), ws.view(1, -1)   # [in, out] view of the [out, in] int8 weight, scale per column
+
+    @classmethod
+    def _forward(cls, mod):
+        wq_t, w_scale = cls._prepared(mod)
         bias = mod.bias.detach() if mod.bias is not None else None
 
         def forward(x):
@@ -266,15 +281,6 @@ class Int8Linears:
                 y += bias
             return y.view(*x.shape[:-1], y.shape[-1])
         return forward
-
-    def __enter__(self):
-        for m in self.mods:
-            m.forward = self._forward(m)
-        return self
-
-    def __exit__(self, *exc):
-        for m in self.mods:
-            m.__dict__.pop("forward", None)
 
 
 class SlotCache:
