@@ -113,10 +113,11 @@ def math_eval_job(spec: MathEvalSpec, bench: tuple, model, run_dir: Path, ev, ex
                    extra=extra)
 
 
-def check_math_base_run(run_dir: str | Path, spec: MathEvalSpec, model_sha256: str | None, tasks: list[dict]) -> None:
+def check_math_base_run(run_dir: str | Path, spec: MathEvalSpec, model_sha256: str | None, tasks: list[dict],
+                        backend: str | None = None) -> None:
     """Refuse (InputError, naming each mismatch) a base run that is not a finished greedy math
-    evaluation of the same model file (no adapter), benchmark file, protocol and budget, covering
-    every evaluation task."""
+    evaluation of the same model file (no adapter), benchmark file, protocol, budget and generation
+    ``backend`` (when given), covering every evaluation task."""
     p = Path(run_dir)
     if not (p / "result.json").is_file() or not (p / "samples.jsonl").is_file():
         raise InputError(f"--base-run {p}: not a finished math evaluation (result.json and samples.jsonl expected)")
@@ -135,6 +136,8 @@ def check_math_base_run(run_dir: str | Path, spec: MathEvalSpec, model_sha256: s
         problems.append(f"it evaluated an adapter ({model['adapter']})")
     if model_sha256 and model.get("file_sha256") != model_sha256:
         problems.append("another model file")
+    if backend and res.get("backend") and res["backend"] != backend:
+        problems.append(f"backend {res['backend']!r} != {backend!r} (the pair would mix backends)")
     have = {r["task_id"] for r in _rows(p)}
     missing = [t["task_id"] for t in tasks if t["task_id"] not in have]
     if missing:
@@ -178,7 +181,9 @@ def evaluate_and_compare_math(slot, adapters: dict[str, str], eval_root: Path, s
     bench = spec.tasks()
     ids = [t["task_id"] for t in bench[0]]
     if spec.base_run:
-        check_math_base_run(spec.base_run, spec, slot.info(None).get("file_sha256"), bench[0])
+        from common.sampling import pick_backend
+        check_math_base_run(spec.base_run, spec, slot.info(None).get("file_sha256"), bench[0],
+                            pick_backend(slot.cfg.backend))
         bdir = Path(spec.base_run)
     else:
         bdir = Path(eval_root) / "base"

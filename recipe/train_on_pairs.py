@@ -40,8 +40,11 @@ and it draws the example order from its own seeded sampler.
 What was run and what could not be: the TRL path on CPU (float32), as one process and under
 ``accelerate launch --num_processes 1`` (tests/test_training.py), with checkpoints and resume;
 the committed 58-pair training (results/train_multi_ext_qwen05b, 933 s, loss 0.300 -> 0.142)
-used the loop. Several processes (GPUs), bf16/fp16 mixed precision and gradient checkpointing
-on a GPU could not be run on the CPU machines this project is built on.
+used the loop. On a lent NVIDIA H200 (torch 2.11 + CUDA 13, transformers 5.17, TRL 1.16),
+tests/test_gpu_path.py ran this script and recipe/train_preference.py with ``--device cuda
+--precision bf16 --gradient-checkpointing``, once under ``accelerate launch --mixed_precision
+bf16``, on a tiny random checkpoint built in the test (code path only; results/gpu_path_check).
+Several processes (GPUs) and fp16 have not been run.
 
 Deviations from the paper:
 1. The default format masks the prompt (loss on the assistant turn only), as the scripts behind

@@ -37,7 +37,9 @@ metrics per logged step) and ``result.json`` (provenance; the preference file's 
 count with its builder's counts; every setting; stats; timings); like train_on_pairs it appears
 only when training finished, ``--save-steps``/``--resume`` checkpoint and continue, and it runs
 under ``accelerate launch``. What was run: both methods on CPU in float32, one process
-(tests/test_preference.py); several GPUs and bf16 could not be run here.
+(tests/test_preference.py); one GPU with bf16 mixed precision and gradient checkpointing on
+a tiny random checkpoint (tests/test_gpu_path.py on a lent H200; results/gpu_path_check);
+several GPUs have not been run.
 
 Deviations: none from the paper, which has no preference optimisation. The default learning rate
 (5e-5) is this project's choice for LoRA preference training, not a paper constant.

@@ -200,6 +200,9 @@ def test_eval_math_and_base_run_reuse(star_run, tmp_path, capsys):
     check_math_base_run(tmp_path / "ev", spec, res["model"]["file_sha256"], spec.tasks()[0])
     with pytest.raises(InputError, match="max_new_tokens 32 != 48"):
         check_math_base_run(tmp_path / "ev", MathEvalSpec(limit=2, max_new_tokens=48), None, spec.tasks()[0])
+    with pytest.raises(InputError, match="backend 'hf' != 'int8'"):
+        check_math_base_run(tmp_path / "ev", spec, res["model"]["file_sha256"], spec.tasks()[0], "int8")
+    check_math_base_run(tmp_path / "ev", spec, res["model"]["file_sha256"], spec.tasks()[0], "hf")
     with pytest.raises(InputError, match="evaluated an adapter"):
         check_math_base_run(root / "star" / "eval" / "star", spec, None, spec.tasks()[0])
     # code -> math transfer with that adapter, the base side reused
