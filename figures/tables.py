@@ -489,6 +489,53 @@ def _read_self_consistency(r: dict, spec: dict) -> str:
             f"{100 * m['recovered']:.0f}% of the oracle gap recovered")
 
 
+def _math_arms(r: dict) -> list[tuple[str, dict]]:
+    """(arm, its evaluation entry) of a math recipe's paired evaluation, base excluded."""
+    return [(k, v) for k, v in (r.get("evaluation") or {}).items() if isinstance(v, dict) and "comparisons" in v]
+
+
+def _read_math_compare(r: dict, spec: dict) -> str:
+    """Every arm of a math recipe's paired evaluation; a run that had nothing to train on says so."""
+    arms = _math_arms(r)
+    if not arms:
+        return f"no adapter: {r['training']['reason']} ({r['records']['count']} records)"
+    bench = r["evaluation"]["bench"]["bench"]
+    return "; ".join(_compare(f"{bench} ({k})", v["comparison"]) for k, v in arms)
+
+
+def math_table(res: dict[str, dict]) -> str:
+    """Greedy math evaluations (evals/eval_math.py): accuracy under the three verdicts."""
+    rows = ["| run | benchmark (n) | backend | flexible [95% CI] | strict | faithful | mean new tokens | "
+            "generation time |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in res.items():
+        if r.get("kind") == "math_samples":
+            m = r["metrics"]
+            rows.append(f"| `{name}` | {r['dataset']['name']} ({m['n_tasks']}) | {r['backend']} | "
+                        f"{_ci(m['accuracy'])} | {_pct(m['strict_accuracy']['mean'])} | "
+                        f"{_pct(m['faithful_accuracy']['mean'])} | {m['mean_new_tokens']:.0f} | {_gen_time(r)} |")
+    return "\n".join(rows) if len(rows) > 2 else "_no math evaluation yet_"
+
+
+def math_recipe_table(res: dict[str, dict]) -> str:
+    """Math recipes and the code-to-math transfer: each adapter paired with the base per problem."""
+    rows = ["| run | script | training records | arm | benchmark | base | adapter | delta pp [95% CI], McNemar p | "
+            "gained / lost | strict delta | faithful delta | n |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in res.items():
+        ev = r.get("evaluation")
+        if not (r.get("script") and isinstance(ev, dict) and ("bench" in ev or "records" in r)):
+            continue
+        recs = r.get("records", {}).get("count", "–")
+        if not _math_arms(r):
+            rows.append(f"| `{name}` | `{r['script']}` | {recs} | – | {ev.get('bench', {}).get('bench', '–')} | – | – | "
+                        f"not trained: {r.get('training', {}).get('reason', '–')} | – | – | – | – |")
+        for arm, v in _math_arms(r):
+            c, cs = v["comparison"], v["comparisons"]
+            rows.append(f"| `{name}` | `{r['script']}` | {recs} | {arm} | {ev['bench']['bench']} | "
+                        f"{_pct(c['mean_a'])} | {_pct(c['mean_b'])} | {_delta(c)} | {len(c['gained'])} / "
+                        f"{len(c['lost'])} | {_delta(cs['strict'])} | {_delta(cs['faithful'])} | {c['n']} |")
+    return "\n".join(rows) if len(rows) > 2 else "_no math recipe run yet_"
+
+
 READERS = {
     "eval": lambda r, spec: (f"pass@1 {r['metrics']['headline']['pass@1']}, "
                              f"{r['metrics']['passed_tasks']}/{r['metrics']['n_tasks']} tasks"),
@@ -498,6 +545,9 @@ READERS = {
     "tts": _read_tts,
     "self_consistency": _read_self_consistency,
     "pairs": lambda r, spec: f"{r['pairs_out']['count']} pairs",
+    "math_eval": lambda r, spec: (f"{r['dataset']['name']} greedy accuracy {_ci(r['metrics']['accuracy'])} "
+                                  f"(n={r['metrics']['n_tasks']}, {r['backend']})"),
+    "math_compare": _read_math_compare,
 }
 
 
@@ -604,7 +654,8 @@ def preference_table(res: dict[str, dict]) -> str:
 
 TABLES = {"humaneval": humaneval_table, "generation": generation_table, "backends": backends_table, "gemm": gemm_table, "sandbox": sandbox_table,
           "mining": mining_table, "recipe": recipe_table, "tts": tts_table, "strategies": strategies_table,
-          "sweep": sweep_table, "training": training_table, "preference": preference_table}
+          "sweep": sweep_table, "training": training_table, "preference": preference_table, "math": math_table,
+          "math_recipes": math_recipe_table}
 
 
 def render(doc: str, res: dict[str, dict], index: dict) -> str:

@@ -173,3 +173,37 @@ def test_preference_table_reads_method_pairs_and_the_last_quarter_of_the_log():
     assert lines[2] == "| dpo_x | dpo | 0.1 | 12 (5) | 8 | 61 | 0.690 → 0.620 | 1.000 | 0.750 | – |"
     assert lines[3].startswith("| orpo_x | orpo | 0.2 |") and lines[3].endswith("| – | – | -0.400 |")
     assert tables.preference_table({}) == "_no preference run yet_"
+
+
+def _cmp(a, b, gained, lost, n=10, p=0.5):
+    return {"mean_a": a, "mean_b": b, "delta": b - a, "ci": [b - a - 0.1, b - a + 0.1], "mcnemar_p": p,
+            "gained": ["t"] * gained, "lost": ["t"] * lost, "n": n}
+
+
+def test_math_tables_read_evaluations_recipes_and_untrained_runs():
+    from figures import tables
+    acc = {"mean": 0.2, "ci": [0.1, 0.3]}
+    ev = {"kind": "math_samples", "dataset": {"name": "procedural"}, "backend": "int8",
+          "metrics": {"n_tasks": 10, "accuracy": acc, "strict_accuracy": {"mean": 0.1}, "faithful_accuracy": {"mean": 0.0},
+                      "mean_new_tokens": 42.4},
+          "timings": {"generation_s": 12.0, "tasks_generated_this_invocation": 10}}
+    arm = {"comparison": _cmp(0.2, 0.5, 4, 1), "comparisons": {"flexible": _cmp(0.2, 0.5, 4, 1),
+                                                               "strict": _cmp(0.1, 0.1, 0, 0, p=1.0),
+                                                               "faithful": _cmp(0.0, 0.2, 2, 0)}}
+    star = {"script": "experiments/star_baseline_gsm8k.py", "records": {"count": 7},
+            "evaluation": {"bench": {"bench": "procedural"}, "base": {"accuracy": 0.2}, "star": arm}}
+    empty = {"script": "recipe/math_bootstrap.py", "records": {"count": 0},
+             "training": {"skipped": True, "reason": "no training records"}, "evaluation": {}}
+    res = {"ev": ev, "star": star, "boot": empty, "other": {"kind": "tts"}}
+    lines = tables.math_table(res).splitlines()
+    assert lines[2] == "| `ev` | procedural (10) | int8 | 20.0 [10.0, 30.0] | 10.0 | 0.0 | 42 | 12 s (10) |"
+    assert len(lines) == 3
+    rec = tables.math_recipe_table(res).splitlines()
+    assert rec[2] == ("| `star` | `experiments/star_baseline_gsm8k.py` | 7 | star | procedural | 20.0 | 50.0 | "
+                      "+30.0 [+20.0, +40.0], p=0.5 | 4 / 1 | +0.0 [-10.0, +10.0], p=1 | +20.0 [+10.0, +30.0], p=0.5 | 10 |")
+    assert rec[3] == ("| `boot` | `recipe/math_bootstrap.py` | 0 | – | – | – | – | not trained: no training records "
+                      "| – | – | – | – |")
+    assert len(rec) == 4
+    assert tables.READERS["math_compare"](empty, {}) == "no adapter: no training records (0 records)"
+    assert tables.READERS["math_compare"](star, {}) == "procedural (star): 20.0 → 50.0, delta pp +30.0 [+20.0, +40.0], p=0.5 (n=10)"
+    assert tables.math_table({}) == "_no math evaluation yet_"
