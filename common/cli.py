@@ -130,7 +130,9 @@ def add_model_args(p: argparse.ArgumentParser, adapter: bool = True) -> None:
                    help=f"embedded alias ({', '.join(EMBEDDED)}), local checkpoint dir, .gguf file, or "
                         f"Hugging Face id (default: {DEFAULT_MODEL})")
     if adapter:
-        g.add_argument("--adapter", default=None, help="peft LoRA adapter directory to apply (default: none)")
+        g.add_argument("--adapter", default=None,
+                       help="peft LoRA adapter directory to apply: merged on the CPU engines, converted once to "
+                            "GGUF for --backend llamacpp (default: none)")
     g.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="generation backend: auto = vLLM when installed and a GPU is present, else hf "
                         "(CPU continuous batching, fp32); int8 = the same CPU engine with int8 linear "

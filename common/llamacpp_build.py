@@ -6,6 +6,12 @@ kernels for this CPU's instruction sets), no network features, no web UI. It lan
 ``$SELFIMPROVE_CACHE/llama.cpp/<sdist sha256 prefix>-<CPU flags hash>/bin/`` and is reused:
 a second call returns at once. About 10 minutes on 2 cores the first time.
 
+LoRA adapters: llama-server applies GGUF adapters (``--lora``). :func:`lora_gguf` converts a peft
+adapter directory with llama.cpp's own ``convert_lora_to_gguf.py`` from the same pinned source
+(kept beside the binary in ``convert/``), against the base model's checkpoint directory, once:
+the file is cached under ``$SELFIMPROVE_CACHE/lora-gguf/`` by the hash of the adapter's weights
+and config, the base weights and the source.
+
     python -m common.llamacpp_build          # build if needed, print the binary's path
 """
 from __future__ import annotations
@@ -67,10 +73,73 @@ def _fetch_sdist(dest: Path) -> Path:
     return path
 
 
+CONVERTER = ("convert_lora_to_gguf.py", "convert_hf_to_gguf.py", "conversion/", "gguf-py/")
+
+
+def converter_dir() -> Path:
+    return build_dir() / "convert"
+
+
+def ensure_converter() -> Path:
+    """llama.cpp's LoRA converter and what it imports, extracted once from the pinned sdist."""
+    out = converter_dir()
+    if (out / CONVERTER[0]).is_file():
+        return out
+    root = build_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        tmp = Path(tmp)
+        with tarfile.open(_fetch_sdist(root)) as tf:
+            prefix = f"{SDIST_FILE[:-len('.tar.gz')]}/vendor/llama.cpp/"
+            members = [m for m in tf.getmembers() if m.name.startswith(prefix)
+                       and any(m.name[len(prefix):] == c or (c.endswith("/") and m.name[len(prefix):].startswith(c))
+                               for c in CONVERTER)]
+            tf.extractall(tmp, members=members, filter="data")
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp / prefix, out)
+    return out
+
+
+def _adapter_key(adapter: Path) -> str:
+    h = hashlib.sha256()
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        h.update(name.encode() + file_sha256(adapter / name).encode())
+    return h.hexdigest()
+
+
+def lora_gguf(adapter: str | Path, base_dir: str | Path, base_sha256: str | None) -> Path:
+    """The GGUF of the peft LoRA adapter ``adapter`` for the base checkpoint ``base_dir`` (float32,
+    cached; converted the first time). An adapter that cannot be converted is an InputError."""
+    from common.results import InputError
+    adapter = Path(adapter)
+    missing = [n for n in ("adapter_config.json", "adapter_model.safetensors") if not (adapter / n).is_file()]
+    if missing:
+        raise InputError(f"--adapter {adapter}: not a peft LoRA adapter directory (no {', '.join(missing)})")
+    key = f"{_adapter_key(adapter)[:16]}-{(base_sha256 or 'nobase')[:12]}-{SDIST_SHA256[:8]}"
+    out = cache_root() / "lora-gguf" / f"{key}.gguf"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    conv = ensure_converter()
+    tmp = out.with_suffix(".tmp")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(conv / "gguf-py"), str(conv)]), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, str(conv / CONVERTER[0]), "--base", str(base_dir), "--outfile", str(tmp),
+                        "--outtype", "f32", str(adapter)], capture_output=True, text=True, env=env)
+    if p.returncode or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        why = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        raise InputError(f"--adapter {adapter}: llama.cpp's {CONVERTER[0]} could not convert it ({why}); "
+                         f"use --backend int8 or hf for this adapter")
+    os.replace(tmp, out)
+    log.info("converted %s to %s", adapter, out)
+    return out
+
+
 def ensure_llama_server() -> Path:
     """The cached llama-server binary, built first if missing."""
     binary = server_binary()
     if binary.is_file():
+        ensure_converter()
         return binary
     root = build_dir()
     root.mkdir(parents=True, exist_ok=True)
@@ -93,6 +162,7 @@ def ensure_llama_server() -> Path:
         for t in TARGETS:
             shutil.copy2(out / "bin" / t, root / "bin" / (t + ".tmp"))
             os.replace(root / "bin" / (t + ".tmp"), root / "bin" / t)
+    ensure_converter()
     return binary
 
 

@@ -17,6 +17,7 @@ Backends (``--backend``):
   (:mod:`common.server`).
 * ``llamacpp`` — ``llama-server`` started on loopback for a GGUF model (the embedded ones by
   default), llama.cpp's integer kernels on the GGUF's own quantised weights; stopped at exit.
+  A LoRA adapter is converted to GGUF once (cached by its hash) and applied by the server.
 
 ``auto`` picks vLLM when it is importable and a CUDA device is present, else ``hf``.
 Every field of :class:`SamplingParams` is honoured by every backend or rejected loudly.

@@ -191,14 +191,12 @@ def gguf_path(resolved) -> str:
 
 
 def start_llama_server(resolved, cfg) -> "LlamaServer":
-    from common.llamacpp_build import server_binary
-    from common.results import InputError
-    if cfg.adapter:
-        raise InputError("--backend llamacpp does not take --adapter yet (GGUF LoRA conversion is not built); "
-                         "use --backend hf for adapters")
-    server_cfg = LlamaServerConfig(binary=str(server_binary()), model_path=gguf_path(resolved),
+    from common.llamacpp_build import lora_gguf, server_binary
+    model_path = gguf_path(resolved)
+    lora = (str(lora_gguf(cfg.adapter, resolved.path, resolved.file_sha256)),) if cfg.adapter else ()
+    server_cfg = LlamaServerConfig(binary=str(server_binary()), model_path=model_path,
                                    slots=cfg.server_slots, ctx_per_slot=cfg.server_ctx, threads=os.cpu_count() or 1,
-                                   extra_args=tuple(shlex.split(cfg.server_args)))
+                                   lora=lora, extra_args=tuple(shlex.split(cfg.server_args)))
     return LlamaServer(server_cfg).start()
 
 
