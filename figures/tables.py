@@ -297,18 +297,20 @@ def _sampling(s: dict) -> str:
             f"seed {s.get('seed')}")
 
 
-def tts_table(res: dict[str, dict]) -> str:
-    """Test-time sampling runs (kind tts_code): every selector's pass@1 beside greedy, random and the oracle."""
+def tts_table(res: dict[str, dict], kind: str = "tts_code") -> str:
+    """Test-time sampling runs of ``kind`` (tts_code, tts_math): every selector's pass@1 beside
+    greedy, random and the oracle."""
     out = []
+    picker = "the benchmark's tests pick" if kind == "tts_code" else "the gold answer picks"
     for name, r in res.items():
-        if r.get("kind") != "tts_code":
+        if r.get("kind") != kind:
             continue
         m = r["metrics"]
         mod = r["model"]
         adapter = mod.get("adapter")
         out.append(f"**`results/{name}/`** — {r['dataset']['name']} ({m['n_tasks']} tasks), {mod['ref']} "
                    f"(sha256 {str(mod.get('file_sha256'))[:12]}…){' + adapter ' + str(adapter) if adapter else ''}, "
-                   f"protocol {r['protocol']}, {_sampling(r['sampling'])}; greedy from "
+                   f"protocol {r.get('protocol') or r.get('format')}, {_sampling(r['sampling'])}; greedy from "
                    f"`{Path((r.get('greedy_source') or {}).get('path') or 'none').name}`.\n")
         out += ["| method | pass@1 [95% CI] | tasks | vs greedy, pp [95% CI] | vs random, pp [95% CI] | oracle gap recovered |",
                 "|---|---|---|---|---|---|"]
@@ -322,7 +324,7 @@ def tts_table(res: dict[str, dict]) -> str:
                 e, tasks = m["random_expected"], None
             elif meth.startswith("oracle"):
                 e, tasks = m["oracle_pass@n"], m["oracle_pass@n"].get("passed_tasks")
-                meth += " (oracle: the benchmark's tests pick)"
+                meth += f" (oracle: {picker})"
             else:
                 tasks = e.get("passed_tasks")
             rec = e.get("oracle_gap_recovered")
@@ -655,7 +657,7 @@ def preference_table(res: dict[str, dict]) -> str:
 TABLES = {"humaneval": humaneval_table, "generation": generation_table, "backends": backends_table, "gemm": gemm_table, "sandbox": sandbox_table,
           "mining": mining_table, "recipe": recipe_table, "tts": tts_table, "strategies": strategies_table,
           "sweep": sweep_table, "training": training_table, "preference": preference_table, "math": math_table,
-          "math_recipes": math_recipe_table}
+          "math_recipes": math_recipe_table, "math_tts": lambda r: tts_table(r, "tts_math")}
 
 
 def render(doc: str, res: dict[str, dict], index: dict) -> str:

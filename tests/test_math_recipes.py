@@ -246,6 +246,12 @@ def test_tts_procedural_tiny(tmp_path):
     assert res["kind"] == "tts_math" and res["bench"] == "procedural" and m["n_samples_per_task"] == 2
     assert "majority_vote" in m["selectors"] and m["oracle_pass@n"]["label"] == "oracle_pass@2"
     assert "oracle_gap_recovered" in m["selectors"]["majority_vote"]
+    tables = load_script("figures/tables.py")                # REPRODUCE.md section 8 reads it
+    text = tables.tts_table({"t": res}, "tts_math")
+    assert "**`results/t/`** — procedural (2 tasks)" in text and "protocol chat," in text
+    assert "| oracle_pass@2 (oracle: the gold answer picks) |" in text and "| majority_vote (primary) |" in text
+    assert tables.tts_table({"t": res}) == "_no test-time sampling result yet_"    # not a code TTS run
+    assert tables.READERS["tts"](res, {}).startswith("oracle pass@2 ")
 
 
 SCRIPTS = ["evals/eval_math.py", "recipe/curriculum_math.py", "recipe/math_bootstrap.py",
