@@ -9,7 +9,8 @@ Every extractor returns an :class:`Extraction` whose ``method`` names the rule t
 =====================  =====================================================================
 method                 meaning
 =====================  =====================================================================
-``hash``               the first number on the line of the LAST ``####`` (GSM8K format)
+``hash``               the first number on the line of the LAST ``####`` (GSM8K format),
+                       unless a ``\boxed{}`` comes later: the text's last marker is its answer
 ``hash_strict``        the LAST ``#### <number>`` with the number right after the marker
 ``boxed`` / ``fbox``   the content of the LAST ``\boxed{...}`` / ``\fbox{...}``
 ``boxed_unterminated`` the last ``\boxed{`` never closes (truncated): no answer, never an
@@ -162,16 +163,19 @@ def extract_gsm8k_answer(text: str) -> Extraction:
     :func:`cut_run_on`:
 
     1. ``hash``: the first number on the line of the LAST ``####`` (``"#### $1,234."`` ->
-       ``"1234"``, ``"#### **73**"`` -> ``"73"``, ``"#### 12 apples"`` -> ``"12"``);
-    2. ``boxed``: the last ``\\boxed{}`` when there is no usable ``####`` (an unterminated
-       last box: answer None, ``boxed_unterminated``);
+       ``"1234"``, ``"#### **73**"`` -> ``"73"``, ``"#### 12 apples"`` -> ``"12"``), unless a
+       ``\\boxed{}`` comes after that line: the final answer is the one the text ends with
+       (models often open with ``#### <a guess>``, reason, then box the result);
+    2. ``boxed``: the last ``\\boxed{}`` when there is no usable ``####`` or the box comes later
+       (an unterminated last box: answer None, ``boxed_unterminated``);
     3. ``answer_is`` (FALLBACK): the last "answer is <number>";
     4. ``last_number`` (FALLBACK): the last number in the text;
     5. ``none``: no number at all.
     """
     text = cut_run_on(text)
     i = text.rfind("####")
-    if i >= 0:
+    boxes = list(_BOX_RE.finditer(text))
+    if i >= 0 and not (boxes and boxes[-1].start() > i):
         nums = _numbers_in(text[i + 4:].split("\n", 1)[0])
         if nums:
             return Extraction(nums[0], "hash")

@@ -88,6 +88,10 @@ GSM8K_CASES = [
     # a run-on continuation: the model's answer, then someone else's problem with its numbers
     ("She has 18 left.\n\nProblem: Tom has 4 cats and 2 dogs. How many pets?", ("18", "last_number"), None, None),
     ("#### 18\nQuestion: A farmer has 12 cows.\n#### 12", ("18", "hash"), "12", "18"),
+    # the final answer is the last marker: an opening '#### <guess>', then reasoning ending in a box
+    ("#### 18\n\n18 - 13 = 5, 5 + 7 = 12.\nSo he has \\(\\boxed{12}\\) postcards.", ("12", "boxed"), "18", "18"),
+    ("So \\boxed{12}.\n#### 12", ("12", "hash"), "12", "12"),
+    ("#### 7\nthen \\boxed{3", (None, "boxed_unterminated"), "7", "7"),      # truncated final box: no answer
     ("Problem: Mia has 3 packs.\nShe has 3 * 12 = 36.\n#### 36", ("36", "hash"), "36", "36"),  # restated first
     ("no digits here", (None, "none"), None, None),
     ("", (None, "none"), None, None),

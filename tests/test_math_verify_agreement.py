@@ -81,12 +81,15 @@ def ours(row: dict) -> bool:
 def explain(row: dict) -> str | None:
     """The reason of :data:`REASONS` for a disagreement on ``row`` (a graded row), or None."""
     text = model_text(row)
-    hash_tail = text[text.rfind("####"):].split("\n", 1)[1:] if "####" in text else []
+    # what follows the number of the last '####' line (the rest of that line and every later line)
+    hash_tail = re.sub(r"^####\s*[-\d.,]*", "", text[text.rfind("####"):]) if "####" in text else ""
+    # mining attempts record no extraction: a '####' line is what our extractor takes first
+    extraction = row.get("extraction") or ("hash" if re.search(r"^\s*####\s*-?\d", text, re.M) else None)
     rules = [("timeout", row.get("status") == "timeout"),
              ("unterminated_box", row.get("extraction") == "boxed_unterminated"),
              ("run_on", cut_run_on(text) != text),
              ("several_boxes", len(re.findall(r"\\(?:boxed|fbox)(?![A-Za-z])", text)) > 1),
-             ("hash_line", row.get("extraction") == "hash" and bool(re.search(r"\d", "".join(hash_tail)))),
+             ("hash_line", extraction == "hash" and bool(re.search(r"\d", hash_tail))),
              ("gold_forms", len(row.get("golds") or []) > 1),
              ("text_gold", row.get("check") == "text")]
     return next((name for name, applies in rules if applies), None)
@@ -98,20 +101,47 @@ def disagreements(rows: list[dict], ids: list[str]) -> dict[str, str | None]:
     return {i: explain(r) for i, r, p in zip(ids, rows, plain) if ours(r) != p}
 
 
+def _first_row(path: Path) -> dict:
+    with open(path) as f:
+        line = f.readline()
+    try:
+        first = json.loads(line) if line.strip() else {}
+    except json.JSONDecodeError:
+        return {}
+    return first if isinstance(first, dict) else {}
+
+
+def _problems_beside(path: Path) -> Path | None:
+    """The math problems file next to a mining attempts file (pool.jsonl or problems.jsonl with golds)."""
+    for name in ("pool.jsonl", "problems.jsonl"):
+        if (path.parent / name).is_file() and "golds" in _first_row(path.parent / name):
+            return path.parent / name
+    return None
+
+
 def committed_math_files(root: Path = REPO / "results") -> list[Path]:
-    """JSONL files under ``root`` whose rows carry a gold answer, a verdict and the model text."""
+    """JSONL files under ``root`` whose rows carry a gold answer, a verdict and the model text, and
+    the math recipes' mining attempts files (gold answers in the problems file beside them)."""
     found = []
     for path in sorted(root.rglob("*.jsonl")):
-        with open(path) as f:
-            line = f.readline()
-        try:
-            first = json.loads(line) if line.strip() else {}
-        except json.JSONDecodeError:
-            continue
-        if isinstance(first, dict) and "gold" in first and {"passed", "correct"} & set(first) and \
-                {"completion", "raw"} & set(first):
+        first = _first_row(path)
+        if "gold" in first and {"passed", "correct"} & set(first) and {"completion", "raw"} & set(first):
+            found.append(path)
+        elif isinstance(first.get("attempts"), list) and _problems_beside(path):
             found.append(path)
     return found
+
+
+def file_rows(path: Path) -> list[dict]:
+    """A samples file's rows; a mining attempts file flattened to one row per attempt, with the
+    problem's gold answers."""
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    if not rows or "attempts" not in rows[0]:
+        return rows
+    problems = {p["task_id"]: p for p in map(json.loads, _problems_beside(path).read_text().splitlines())}
+    return [{"task_id": r["task_id"], "completion": a["text"], "passed": a["passed"],
+             "gold": problems[r["task_id"]]["answer"], "golds": problems[r["task_id"]]["golds"]}
+            for r in rows for a in r["attempts"]]
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +176,8 @@ def test_fixture_disagreements_are_the_listed_ones(fixture_rows):
 
 def check_file(path: Path) -> dict:
     """Every disagreement in one samples file, printed with its reason; fails on one without."""
-    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    got = disagreements(rows, [f"line {i}" for i in range(1, len(rows) + 1)])
+    rows = file_rows(path)
+    got = disagreements(rows, [f"row {i}" for i in range(1, len(rows) + 1)])
     print(f"{path}: {len(got)} of {len(rows)} verdicts differ from plain math-verify")
     for i, r in got.items():
         print(f"  {i}: {r}: {REASONS.get(r)}")
@@ -171,7 +201,7 @@ def test_a_new_results_file_is_picked_up(tmp_path, fixture_rows):
     (run / "code.jsonl").write_text(json.dumps({"task_id": "HumanEval/0", "completion": "", "passed": True}) + "\n")
     assert committed_math_files(tmp_path / "results") == [run / "samples.jsonl_results.jsonl"]
     got = check_file(run / "samples.jsonl_results.jsonl")
-    assert got == {f"line {int(i[-2:]) + 1}": r for i, r in FIXTURE_DISAGREEMENTS.items() if i < "fixture/26"}
+    assert got == {f"row {int(i[-2:]) + 1}": r for i, r in FIXTURE_DISAGREEMENTS.items() if i < "fixture/26"}
     (run / "samples.jsonl_results.jsonl").write_text(json.dumps({**rows[0], "passed": False}) + "\n")
     with pytest.raises(AssertionError, match="without a reason"):   # a verdict no rule explains
         check_file(run / "samples.jsonl_results.jsonl")
