@@ -14,7 +14,9 @@ cannot name fails the test. Which pairs are compared:
   verdict ``passed``/``correct`` and the model text ``completion``/``raw``: evals/score.py's
   results files and the math TTS scripts' samples files), found anew at each run, so a newly
   committed file is checked without editing this test; the verdict compared is the one the
-  file records;
+  file records; the math recipes' mining attempts files (``attempts.jsonl``, one row per
+  problem with its attempts) too, each attempt against the gold answer of the problems file
+  beside it (``pool.jsonl`` or ``problems.jsonl``);
 * the fixtures: tests/fixtures/math_agreement_samples.jsonl (the pitfalls, one per row, with
   their own gold answers) and tests/fixtures/math_samples_smollm2.jsonl (real output of the
   embedded SmolLM2-135M-Instruct on six procedural problems, two samples each, T=0.8, seed 0,
