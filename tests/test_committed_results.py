@@ -39,8 +39,10 @@ def _pass_at_k(outcomes, k):
     return sum(vals) / len(vals)
 
 
+# evaluation runs: a result with metrics beside its samples (a math recipe's run directory also
+# holds its mining samples.jsonl, scored in its eval/ subdirectories instead)
 EVAL_RUNS = sorted(p.parent for p in RESULTS.glob("**/result.json")
-                   if (p.parent / "samples.jsonl").is_file())
+                   if (p.parent / "samples.jsonl").is_file() and "metrics" in json.loads(p.read_text()))
 TTS_RUNS = sorted(p.parent for p in RESULTS.glob("*/result.json")
                   if json.loads(p.read_text()).get("kind") == "tts_code")
 
