@@ -165,10 +165,7 @@ def test_logprobs_match_the_fp32_forward_pass(smol):
     ids = _ids(tok, QUESTIONS[0])
     c = ServerClient(srv.url).generate([ids], SamplingParams(max_new_tokens=24, logprobs=True), [0])[0][0]
     model = AutoModelForCausalLM.from_pretrained(resolve_model("smollm2-135m-instruct").path, dtype=torch.float32)
-    with torch.inference_mode():
-        logits = model(torch.tensor([ids + c.token_ids])).logits[0, len(ids) - 1:-1].float()
-    ref = torch.log_softmax(logits, -1).gather(1, torch.tensor(c.token_ids)[:, None])[:, 0]
-    diff = (ref - torch.tensor(c.logprobs)).abs()
+    diff = (_fp32_logprobs(model, ids, c.token_ids) - torch.tensor(c.logprobs)).abs()
     assert len(c.logprobs) == len(c.token_ids) > 5
     assert float(diff.mean()) < 0.1 and float(diff.max()) < 0.5, diff
 
@@ -306,11 +303,9 @@ def tiny_lora(tmp_path_factory):
     return out
 
 
-def _fp32_logprobs(ids: list[int], gen: list[int], adapter=None) -> "torch.Tensor":
+def _fp32_logprobs(model, ids: list[int], gen: list[int]) -> "torch.Tensor":
+    """Log-probabilities of the generated tokens ``gen`` after ``ids`` under the fp32 ``model``."""
     import torch
-
-    from common.models import load_model, resolve_model
-    model, _ = load_model(resolve_model("smollm2-135m-instruct"), dtype="float32", adapter=str(adapter) if adapter else None)
     with torch.inference_mode():
         logits = model(torch.tensor([ids + gen])).logits[0, len(ids) - 1:-1].float()
     return torch.log_softmax(logits, -1).gather(1, torch.tensor(gen)[:, None])[:, 0]
@@ -340,10 +335,13 @@ def test_lora_adapter_on_llamacpp_changes_outputs_as_the_torch_path_does(smol, t
         llm.close()
     assert not llm.server.alive()
     assert [c.token_ids for c in tuned] != base
+    from common.models import load_model
+    fp32 = {a: load_model(resolve_model("smollm2-135m-instruct"), dtype="float32", adapter=a)[0]
+            for a in (str(tiny_lora), None)}
     for prompt, c in zip(ids, tuned):
         got = torch.tensor(c.logprobs)
-        with_adapter = (_fp32_logprobs(prompt, c.token_ids, tiny_lora) - got).abs()
-        without = (_fp32_logprobs(prompt, c.token_ids) - got).abs()
+        with_adapter = (_fp32_logprobs(fp32[str(tiny_lora)], prompt, c.token_ids) - got).abs()
+        without = (_fp32_logprobs(fp32[None], prompt, c.token_ids) - got).abs()
         assert float(with_adapter.mean()) < 0.1 and float(with_adapter.max()) < 0.5, with_adapter
         assert float(without.mean()) > 3 * float(with_adapter.mean()) and float(without.max()) > 0.5, without
     r = resolve_model("smollm2-135m-instruct")
