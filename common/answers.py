@@ -16,7 +16,9 @@ method                 meaning
 ``boxed_unterminated`` the last ``\boxed{`` never closes (truncated): no answer, never an
                        earlier box
 ``answer_is``          FALLBACK: the last "answer is <number>" / "answer: <number>"
-``last_number``        FALLBACK: the last number in the text
+``last_number``        FALLBACK: the last number in the text (withdrawn by the grader,
+                       common.math_benchmarks.grade_sample, for a text the token budget cut
+                       off: method ``truncated``, no answer)
 ``faithful_hash``      the paper's rule (``faithful=True``): the FIRST ``####``, digits and dots
                        only, so a comma ends the number
 ``none``               nothing found (answer None)

@@ -195,13 +195,18 @@ def faithful_verdict(style: str, text: str, task: dict) -> tuple[str | None, boo
     return pred, A.math_equiv(pred, task["answer"], faithful=True)
 
 
-def grade_sample(completion: str, task: dict, style: str, checker, faithful: bool = False) -> dict:
+def grade_sample(completion: str, task: dict, style: str, checker, faithful: bool = False,
+                 finished: bool = True) -> dict:
     """The grading fields of one completion against ``task``: ``answer``, ``extraction``,
     ``passed``, ``status``, ``check`` (how it was decided), ``gold`` (and ``golds`` when the
     task accepts several forms), ``strict_answer``, ``strict_passed``; with ``faithful`` also
-    ``faithful_answer`` and ``faithful_passed``."""
-    from common.answers import check_answer
+    ``faithful_answer`` and ``faithful_passed``. ``finished=False`` (the token budget cut the
+    text off) withdraws the last-number fallback: an unfinished text has no final number, and
+    the last one of a cut-off loop is a guess (extraction ``truncated``, no answer)."""
+    from common.answers import Extraction, check_answer
     flex, strict = extract(style, completion)
+    if not finished and flex.method == "last_number":
+        flex = Extraction(None, "truncated")
     text = task.get("answer_kind") == "text"
     golds = task.get("golds") or [task["answer"]]
     v = check_answer(flex.answer, golds, text=text, checker=checker)
@@ -221,7 +226,10 @@ def grade_sample(completion: str, task: dict, style: str, checker, faithful: boo
 
 
 def grade_samples(rows: list[dict], tasks_by_id: dict, bench: str, checker, faithful: bool = False) -> list[dict]:
-    """Each sample row (``task_id``, ``completion``) with :func:`grade_sample`'s fields added."""
+    """Each sample row (``task_id``, ``completion``, optionally ``finish_reason``) with
+    :func:`grade_sample`'s fields added; a row whose ``finish_reason`` is ``length`` is graded as
+    cut off."""
     style = MATH_BENCHMARKS[bench].style
-    return [{**r, **grade_sample(r["completion"], tasks_by_id[r["task_id"]], style, checker, faithful)}
+    return [{**r, **grade_sample(r["completion"], tasks_by_id[r["task_id"]], style, checker, faithful,
+                                 finished=r.get("finish_reason") != "length")}
             for r in rows]

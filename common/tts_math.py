@@ -51,11 +51,12 @@ class MathBench:
         from common.math_benchmarks import MATH_BENCHMARKS
         return MATH_BENCHMARKS[self.name].style
 
-    def grade(self, text: str, task: dict, checker=None) -> dict:
-        """The grading fields of one completion (``passed``, ``strict_passed``, ``faithful_passed``, ...)."""
+    def grade(self, text: str, task: dict, checker=None, finished: bool = True) -> dict:
+        """The grading fields of one completion (``passed``, ``strict_passed``, ``faithful_passed``, ...);
+        ``finished=False`` for a text the token budget cut off."""
         from common.answer_check import default_checker
         from common.math_benchmarks import grade_sample
-        return grade_sample(text, task, self.style, checker or default_checker(), faithful=True)
+        return grade_sample(text, task, self.style, checker or default_checker(), faithful=True, finished=finished)
 
 
 # procedural: PAPER.md §3's evaluation budget (400); the rest keep room for longer solutions
@@ -183,7 +184,8 @@ def evaluate_math(job) -> dict:
         def rows(task, comps):
             for si, c in enumerate(comps):
                 yield {"task_id": task["task_id"], "sample_index": si, "completion": c.text,
-                       **prompt.bench.grade(c.text, task, checker), **completion_fields(c),
+                       **prompt.bench.grade(c.text, task, checker, finished=c.finish_reason != "length"),
+                       **completion_fields(c),
                        "sum_logprob": c.sum_logprob, "mean_logprob": c.mean_logprob}
 
         plan = GenerationPlan(field="task_id", prompt=prompt.render, rows=rows, rows_per_item=params.n,

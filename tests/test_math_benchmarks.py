@@ -112,3 +112,23 @@ def test_grade_sample(checker, completion, task, style, exp):
     assert got == exp, row
     assert row["status"] in ("equal", "different", "no_answer") and row["gold"] == task["answer"]
     assert ("golds" in row) == (len(task["golds"]) > 1)
+
+
+# completion, task, style, finish_reason -> (answer, extraction, passed): a text the token budget cut off
+# has no final number, so the last-number fallback is withdrawn; an answer it did write still counts
+@pytest.mark.parametrize("completion,task,style,finish,exp", [
+    ("= abc - (a+b-c) = 1260000 - (a+b", PROC, "hash", "length", (None, "truncated", False)),
+    ("= abc - (a+b-c) = 1260000 - (a+b", PROC, "hash", "eos", ("1260000", "last_number", True)),
+    ("= abc - (a+b-c) = 1260000 - (a+b", PROC, "hash", None, ("1260000", "last_number", True)),
+    ("#### 1260000\nLet me check: 1,200 * 1,0", PROC, "hash", "length", ("1260000", "hash", True)),
+    (r"so $\boxed{\frac{1}{4}}$ and then 0.25 * 4 = 1, so 0.", BOX, "boxed", "length",
+     (r"\frac{1}{4}", "boxed", True)),
+    (r"it is 0.25, and 0.25 \cdot 4 = 0.25", BOX, "boxed", "length", (None, "truncated", False)),
+    (r"it is 0.25, and 0.25 \cdot 4 = 0.25", BOX, "boxed", "stop", ("0.25", "last_number", True)),
+])
+def test_grade_samples_cut_off_text_has_no_last_number(checker, completion, task, style, finish, exp):
+    bench = "procedural" if style == "hash" else "math500"
+    row = {"task_id": "t", "completion": completion, **({"finish_reason": finish} if finish else {})}
+    got = M.grade_samples([row], {"t": task}, bench, checker)[0]
+    assert (got["answer"], got["extraction"], got["passed"]) == exp, got
+    assert got["status"] == ("no_answer" if exp[0] is None else "equal")

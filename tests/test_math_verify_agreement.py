@@ -49,6 +49,8 @@ REASONS = {
                   "is given the first",
     "text_gold": "a phrase gold (No, Yes...): we also compare it as text; math-verify reads the words as symbols",
     "timeout": "our check ran out of time (a timeout counts as not passed)",
+    "truncated": "the token budget cut the text off before any final answer: we give none; math-verify takes the "
+                 "cut-off text's last expression",
 }
 
 # (fixture task id -> reason) of every disagreement on the fixtures: the listing
@@ -89,6 +91,7 @@ def explain(row: dict) -> str | None:
     extraction = row.get("extraction") or ("hash" if re.search(r"^\s*####\s*-?\d", text, re.M) else None)
     rules = [("timeout", row.get("status") == "timeout"),
              ("unterminated_box", row.get("extraction") == "boxed_unterminated"),
+             ("truncated", row.get("extraction") == "truncated"),
              ("run_on", cut_run_on(text) != text),
              ("several_boxes", len(re.findall(r"\\(?:boxed|fbox)(?![A-Za-z])", text)) > 1),
              ("hash_line", extraction == "hash" and bool(re.search(r"\d", hash_tail))),
