@@ -191,14 +191,15 @@ def evaluate_math(job) -> dict:
         plan = GenerationPlan(field="task_id", prompt=prompt.render, rows=rows, rows_per_item=params.n,
                               desc=prompt.bench.name)
         with JsonlLog(run_dir / "samples.jsonl") as lg:
-            n_before = len({r["task_id"] for r in lg.rows})
+            earlier = {r["task_id"] for r in lg.rows}
             gen = generate_missing(lg, job.tasks, job.model.get_llm, params, plan, job.options.progress)
             samples = samples_in_order(lg.rows, job.tasks)
+        samples, regraded = regrade(samples, earlier, {t["task_id"]: t for t in job.tasks}, prompt.bench, checker)
         write_jsonl_atomic(run_dir / "samples.jsonl", samples)      # in task order, as a code run's
-        checker_info = {**checker.settings(), "n_killed": checker.n_killed}
+        checker_info = {**checker.settings(), "n_killed": checker.n_killed, "regraded": regraded}
     if gen.llm is not None:
         backend = {"backend": getattr(gen.llm, "backend", None)}
-    n_generated = len(job.tasks) - n_before
+    n_generated = len(job.tasks) - len(earlier)
     result = {**job.invocation.provenance(), "kind": "math_samples", **head, **backend,
               "protocol_detail": {**prompt.record(), "stop": list(params.stop), "max_new_tokens": params.max_new_tokens},
               "dataset": job.dataset, "checker": checker_info,
@@ -210,6 +211,23 @@ def evaluate_math(job) -> dict:
 
 
 VERDICTS = {"flexible": "passed", "strict": "strict_passed", "faithful": "faithful_passed"}
+
+
+def regrade(samples: list[dict], task_ids: set, tasks: dict, bench: MathBench, checker) -> tuple[list[dict], dict]:
+    """The rows of ``task_ids`` (written by an earlier invocation) graded again from their stored
+    text and finish reason by the current grader, so a resumed run never mixes grading rules and
+    a grading fix needs no new generation. Returns the rows and {rows, answers_changed,
+    verdicts_changed} (a verdict: any of :data:`VERDICTS`)."""
+    out, answers, verdicts = [], 0, 0
+    for r in samples:
+        if r["task_id"] in task_ids:
+            g = bench.grade(r["completion"], tasks[r["task_id"]], checker, finished=r.get("finish_reason") != "length")
+            answers += g["answer"] != r.get("answer")
+            verdicts += any(g.get(f) != r.get(f) for f in VERDICTS.values())
+            r = {**r, **g}
+        out.append(r)
+    return out, {"rows": sum(r["task_id"] in task_ids for r in samples), "answers_changed": answers,
+                 "verdicts_changed": verdicts}
 
 
 def math_metrics(samples: list[dict], tasks: list[dict], n: int) -> dict:

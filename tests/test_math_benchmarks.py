@@ -132,3 +132,19 @@ def test_grade_samples_cut_off_text_has_no_last_number(checker, completion, task
     got = M.grade_samples([row], {"t": task}, bench, checker)[0]
     assert (got["answer"], got["extraction"], got["passed"]) == exp, got
     assert got["status"] == ("no_answer" if exp[0] is None else "equal")
+
+
+def test_regrade_rows_of_earlier_invocations(checker):
+    """A resumed run grades its earlier rows again from the stored text: a row graded by an older
+    rule (a cut-off text read by its last number) is corrected and counted; rows generated in this
+    invocation are left as they are."""
+    from common.tts_math import math_bench, regrade
+    stale = {"task_id": "a", "completion": "so 1,200 * 1,050 = 1260000 - (", "finish_reason": "length",
+             "answer": "1260000", "passed": True, "strict_passed": False, "faithful_passed": False}
+    fine = {"task_id": "a", "completion": "#### 1260000", "finish_reason": "eos", "answer": "1260000",
+            "passed": True, "strict_passed": True, "faithful_passed": False}
+    fresh = {**stale, "task_id": "b"}
+    rows, counts = regrade([stale, fine, fresh], {"a"}, {"a": PROC, "b": PROC}, math_bench("procedural"), checker)
+    assert (rows[0]["answer"], rows[0]["passed"], rows[0]["extraction"]) == (None, False, "truncated")
+    assert rows[1]["passed"] and rows[1]["faithful_passed"] is False and rows[2] == fresh
+    assert counts == {"rows": 2, "answers_changed": 1, "verdicts_changed": 1}
