@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,11 +176,12 @@ def evaluate_math(job) -> dict:
     from common.generate import GenerationPlan, completion_fields, generate_missing, samples_in_order
     from common.results import JsonlLog, write_json_atomic, write_jsonl_atomic
     from common.rundir import open_run_dir, record_invocation
+    from common.sampling import pick_backend
     run_dir, prompt, params = Path(job.run_dir), job.protocol, job.params
     head = {"model": job.model.info, "protocol": prompt.name, **prompt.record(), "sampling": params.to_dict()}
     open_run_dir(run_dir, {"kind": "math_samples", **head, "dataset": {k: job.dataset.get(k) for k in ("name", "sha256")},
                            "task_ids": [t["task_id"] for t in job.tasks]}, job.options.overwrite)
-    backend = {}
+    backend = run_backend(run_dir, job.model.info.get("backend_requested"))
     with AnswerChecker() as checker:
         def rows(task, comps):
             for si, c in enumerate(comps):
@@ -199,6 +201,9 @@ def evaluate_math(job) -> dict:
         checker_info = {**checker.settings(), "n_killed": checker.n_killed, "regraded": regraded}
     if gen.llm is not None:
         backend = {"backend": getattr(gen.llm, "backend", None)}
+    elif not backend:
+        backend = {"backend": pick_backend(job.model.info.get("backend_requested") or "auto"),
+                   "backend_from": "--backend of an invocation that generated nothing (no earlier record)"}
     n_generated = len(job.tasks) - len(earlier)
     result = {**job.invocation.provenance(), "kind": "math_samples", **head, **backend,
               "protocol_detail": {**prompt.record(), "stop": list(params.stop), "max_new_tokens": params.max_new_tokens},
@@ -211,6 +216,22 @@ def evaluate_math(job) -> dict:
 
 
 VERDICTS = {"flexible": "passed", "strict": "strict_passed", "faithful": "faithful_passed"}
+
+
+def run_backend(run_dir: Path, requested: str | None) -> dict:
+    """``{"backend": ...}`` of the run's earlier result.json ({} when there is none); an
+    InputError when this invocation asks for another backend, whose samples would mix with the
+    earlier ones."""
+    from common.sampling import pick_backend
+    path = run_dir / "result.json"
+    try:
+        before = json.loads(path.read_text()).get("backend") if path.is_file() else None
+    except ValueError:
+        before = None
+    if before and requested and pick_backend(requested) != before:
+        raise InputError(f"{run_dir}: its samples were generated on the {before} backend; resume it with "
+                         f"--backend {before}, or pass another --run-name")
+    return {"backend": before} if before else {}
 
 
 def regrade(samples: list[dict], task_ids: set, tasks: dict, bench: MathBench, checker) -> tuple[list[dict], dict]:

@@ -1,5 +1,6 @@
 """Math benchmarks (common.math_benchmarks): the procedural set and CHAMP from its wheel, gold forms,
 and the per-sample grading that evals/score.py writes (flexible, strict and faithful verdicts)."""
+import json
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,12 @@ def test_regrade_rows_of_earlier_invocations(checker):
     assert (rows[0]["answer"], rows[0]["passed"], rows[0]["extraction"]) == (None, False, "truncated")
     assert rows[1]["passed"] and rows[1]["faithful_passed"] is False and rows[2] == fresh
     assert counts == {"rows": 2, "answers_changed": 1, "verdicts_changed": 1}
+
+
+def test_run_backend_keeps_the_earlier_record_and_refuses_mixing(tmp_path):
+    from common.tts_math import run_backend
+    assert run_backend(tmp_path, "int8") == {}
+    (tmp_path / "result.json").write_text(json.dumps({"backend": "int8"}))
+    assert run_backend(tmp_path, "int8") == {"backend": "int8"} == run_backend(tmp_path, None)
+    with pytest.raises(InputError, match="generated on the int8 backend; resume it with --backend int8"):
+        run_backend(tmp_path, "hf")
