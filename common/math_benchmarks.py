@@ -196,16 +196,16 @@ def faithful_verdict(style: str, text: str, task: dict) -> tuple[str | None, boo
 
 
 def grade_sample(completion: str, task: dict, style: str, checker, faithful: bool = False,
-                 finished: bool = True) -> dict:
+                 finish_reason: str | None = None) -> dict:
     """The grading fields of one completion against ``task``: ``answer``, ``extraction``,
     ``passed``, ``status``, ``check`` (how it was decided), ``gold`` (and ``golds`` when the
     task accepts several forms), ``strict_answer``, ``strict_passed``; with ``faithful`` also
-    ``faithful_answer`` and ``faithful_passed``. ``finished=False`` (the token budget cut the
-    text off) withdraws the last-number fallback: an unfinished text has no final number, and
+    ``faithful_answer`` and ``faithful_passed``. ``finish_reason="length"`` (the token budget cut
+    the text off) withdraws the last-number fallback: an unfinished text has no final number, and
     the last one of a cut-off loop is a guess (extraction ``truncated``, no answer)."""
     from common.answers import Extraction, check_answer
     flex, strict = extract(style, completion)
-    if not finished and flex.method == "last_number":
+    if finish_reason == "length" and flex.method == "last_number":
         flex = Extraction(None, "truncated")
     text = task.get("answer_kind") == "text"
     golds = task.get("golds") or [task["answer"]]
@@ -231,5 +231,5 @@ def grade_samples(rows: list[dict], tasks_by_id: dict, bench: str, checker, fait
     cut off."""
     style = MATH_BENCHMARKS[bench].style
     return [{**r, **grade_sample(r["completion"], tasks_by_id[r["task_id"]], style, checker, faithful,
-                                 finished=r.get("finish_reason") != "length")}
+                                 r.get("finish_reason"))}
             for r in rows]

@@ -371,7 +371,7 @@ def solve_and_grade(run: MathRun, path: Path, problems: list[dict], bench: str =
     for i, p in enumerate(problems):
         samples = [s for r in rows for s in r[i]["samples"]]
         graded = [grade_sample(s["text"], p, MATH_BENCHMARKS[bench].style, default_checker(),
-                               finished=s.get("finish_reason") != "length") for s in samples]
+                               finish_reason=s.get("finish_reason")) for s in samples]
         atts = [{"text": s["text"], "answer": g["answer"], "passed": g["passed"], "strict_passed": g["strict_passed"],
                  "finish_reason": s.get("finish_reason")} for s, g in zip(samples, graded)]
         out.append({"task_id": p["task_id"], "attempts": atts, "n_pass": sum(a["passed"] for a in atts)})

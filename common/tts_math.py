@@ -52,12 +52,13 @@ class MathBench:
         from common.math_benchmarks import MATH_BENCHMARKS
         return MATH_BENCHMARKS[self.name].style
 
-    def grade(self, text: str, task: dict, checker=None, finished: bool = True) -> dict:
+    def grade(self, text: str, task: dict, checker=None, finish_reason: str | None = None) -> dict:
         """The grading fields of one completion (``passed``, ``strict_passed``, ``faithful_passed``, ...);
-        ``finished=False`` for a text the token budget cut off."""
+        ``finish_reason="length"`` for a text the token budget cut off."""
         from common.answer_check import default_checker
         from common.math_benchmarks import grade_sample
-        return grade_sample(text, task, self.style, checker or default_checker(), faithful=True, finished=finished)
+        return grade_sample(text, task, self.style, checker or default_checker(), faithful=True,
+                            finish_reason=finish_reason)
 
 
 # procedural: PAPER.md §3's evaluation budget (400); the rest keep room for longer solutions
@@ -186,8 +187,7 @@ def evaluate_math(job) -> dict:
         def rows(task, comps):
             for si, c in enumerate(comps):
                 yield {"task_id": task["task_id"], "sample_index": si, "completion": c.text,
-                       **prompt.bench.grade(c.text, task, checker, finished=c.finish_reason != "length"),
-                       **completion_fields(c),
+                       **prompt.bench.grade(c.text, task, checker, c.finish_reason), **completion_fields(c),
                        "sum_logprob": c.sum_logprob, "mean_logprob": c.mean_logprob}
 
         plan = GenerationPlan(field="task_id", prompt=prompt.render, rows=rows, rows_per_item=params.n,
@@ -242,7 +242,7 @@ def regrade(samples: list[dict], task_ids: set, tasks: dict, bench: MathBench, c
     out, answers, verdicts = [], 0, 0
     for r in samples:
         if r["task_id"] in task_ids:
-            g = bench.grade(r["completion"], tasks[r["task_id"]], checker, finished=r.get("finish_reason") != "length")
+            g = bench.grade(r["completion"], tasks[r["task_id"]], checker, r.get("finish_reason"))
             answers += g["answer"] != r.get("answer")
             verdicts += any(g.get(f) != r.get(f) for f in VERDICTS.values())
             r = {**r, **g}
