@@ -134,9 +134,11 @@ def add_model_args(p: argparse.ArgumentParser, adapter: bool = True) -> None:
                        help="peft LoRA adapter directory to apply: merged on the CPU engines, converted once to "
                             "GGUF for --backend llamacpp (default: none)")
     g.add_argument("--backend", default="auto", choices=BACKENDS,
-                   help="generation backend: auto = vLLM when installed and a GPU is present, else hf "
-                        "(CPU continuous batching, fp32); int8 = the same CPU engine with int8 linear "
-                        "layers (weights per channel, inputs per row; about 1%% error, faster); naive = transformers generate, batch 1 (reference); "
+                   help="generation backend: auto = vLLM when installed and a GPU is present, else int8 "
+                        "(the fastest CPU backend measured, REPRODUCE.md section 3; hf where the model is not "
+                        "float32); hf = the CPU engine (continuous batching) in float32, the reference of the "
+                        "committed comparisons; int8 = the same engine on int8 linear layers (weights per "
+                        "channel, inputs per row; about 1%% error); naive = transformers generate, batch 1 (reference); "
                         "llamacpp = llama-server on loopback for a GGUF model (built by setup.sh); server = the "
                         "OpenAI-compatible server at --server-url (vllm serve, SGLang, llama.cpp)")
     g.add_argument("--server-url", default=None,

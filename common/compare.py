@@ -122,12 +122,14 @@ def add_eval_args(p, protocols: str = "he-chat,qwen-official") -> None:
 
 
 def check_base_run(run_dir: str | Path, *, protocol_name: str, model_sha256: str | None, tasks,
-                   max_new_tokens: int | None) -> dict:
+                   max_new_tokens: int | None, backend: str | None = None) -> dict:
     """Validate a finished eval run reused as the greedy base side; returns its pass@1 entry.
 
     The run must be greedy (n=1, T=0), under the same protocol name (and token budget when one
-    is given), on the same model file (sha256) with no adapter, and have a scored sample for
-    every evaluation task. Anything else is an InputError naming the mismatch."""
+    is given), on the same model file (sha256) with no adapter, generated on ``backend`` (when
+    given), and have a scored sample for every evaluation task. Anything else is an InputError
+    naming the mismatch."""
+    from common.rundir import recorded_backend
     run_dir = Path(run_dir)
     cfg = json.loads((run_dir / "result.json").read_text())
     problems = []
@@ -143,6 +145,9 @@ def check_base_run(run_dir: str | Path, *, protocol_name: str, model_sha256: str
         problems.append(f"it evaluated an adapter ({model.get('adapter')})")
     if model_sha256 and model.get("file_sha256") != model_sha256:
         problems.append(f"model file sha256 {str(model.get('file_sha256'))[:12]}… != {model_sha256[:12]}…")
+    if backend and recorded_backend(model) not in (None, backend):
+        problems.append(f"generated on the {recorded_backend(model)} backend, the adapters on {backend} "
+                        f"(the pairs would mix backends; pass --backend {recorded_backend(model)} or another base run)")
     have = task_outcomes(run_dir)
     missing = [t["task_id"] for t in tasks if t["task_id"] not in have]
     if missing:
@@ -265,7 +270,7 @@ def base_side(slot: ModelSlot, proto: str, bench: tuple, eval_root: Path, ev: Ev
         bdir = Path(reused)
         pass1 = check_base_run(bdir, protocol_name=eval_protocol(proto)[1] or proto,
                                model_sha256=slot.info(None).get("file_sha256"), tasks=tasks,
-                               max_new_tokens=spec.max_new_tokens)
+                               max_new_tokens=spec.max_new_tokens, backend=slot.info(None).get("backend"))
         log.info("base [%s]: reusing %s", proto, bdir)
     else:
         bdir = Path(eval_root) / f"base_{proto}"

@@ -139,13 +139,12 @@ class ContinuousBatcher:
     prefill_budget = 640  # most prompt tokens prefilled in one forward pass (several prompts)
 
     def __init__(self, model, tokenizer, max_batch: int = 64, spec_max: int = 8, spec_budget: int = 160,
-                 packed: bool = True, share_prefix: bool = True, linears: str | None = None):
+                 share_prefix: bool = True, linears: str | None = None):
         """``spec_max``: longest prompt-lookup draft per row (0 = no speculation);
         ``spec_budget``: most token positions one step may compute across all rows, so
-        speculation fills a small batch but does not swamp a full one. Packed (the default),
-        a step computes each row's last token plus its draft, and drafts are cut to a common
-        length so that their total fits the budget (:func:`common.engine_tokens.draft_cap`); unpacked, rows are
-        padded to the step's longest input and drafts are cut to ``spec_budget // rows - 1``.
+        speculation fills a small batch but does not swamp a full one: a step computes each
+        row's last token plus its draft, and drafts are cut to a common length so that their
+        total fits the budget (:func:`common.engine_tokens.draft_cap`).
         ``share_prefix``: prefill the token prefix common to all prompts once
         (:meth:`_shared_prefix`). ``linears``: the GEMM of the linear layers: ``onednn`` = oneDNN's
         prepacked float32 one (:class:`common.engine_step.OneDNNLinears`; the default when this
@@ -153,7 +152,7 @@ class ContinuousBatcher:
         ``torch`` = torch's default."""
         self.model, self.tok = model, tokenizer
         self.max_batch, self.spec_max, self.spec_budget = max_batch, spec_max, spec_budget
-        self.packed, self.share_prefix = packed, share_prefix
+        self.share_prefix = share_prefix
         if linears is None:
             linears = "onednn" if onednn_available() else "torch"
         if linears not in LINEAR_GEMMS:
@@ -170,7 +169,7 @@ class ContinuousBatcher:
     def settings(self) -> dict:
         """What a result file records about the engine that produced it."""
         return {"max_batch": self.max_batch, "spec_max": self.spec_max, "spec_budget": self.spec_budget,
-                "packed_steps": self.packed, "shared_prefix": self.share_prefix,
+                "packed_steps": True, "shared_prefix": self.share_prefix,
                 "linear_gemm": LINEAR_GEMMS[self.linears]}
 
     # ---- model calls -------------------------------------------------------------------
@@ -220,32 +219,22 @@ class ContinuousBatcher:
         The step is packed: the rows' inputs are concatenated into one sequence of
         ``sum(len(inputs[i]))`` positions, so the linear layers (nearly all of the work) compute
         only real positions; only attention pads rows to a common input length, and when few
-        rows draft, only those rows (see :func:`common.engine_step.gqa_attention`). Unpacked (``self.packed =
-        False``), every row computes ``max(len(inputs[i]))`` positions."""
+        rows draft, only those rows (see :func:`common.engine_step.gqa_attention`)."""
         rows = len(inputs)
         nvec = torch.tensor([len(x) for x in inputs], dtype=torch.long)
-        row_idx, j_idx, t, width, mask, split = step_layout(cache.lens, nvec, self.packed, self.dtype)
+        row_idx, j_idx, t, width, mask, split = step_layout(cache.lens, nvec, self.dtype)
         # K/V columns attention reads per layer and kv head (its memory traffic), for the stats
         self.kv_columns = split.kv_columns() if split is not None else rows * width
         pos = cache.lens[row_idx] + j_idx
         cache.begin_step(row_idx, j_idx, width)
         try:
-            if self.packed:
-                flat_ids = torch.tensor([[tok for x in inputs for tok in x]], dtype=torch.long)
-                with packed_step(row_idx, j_idx, rows, t, split):
-                    out = self.model.model(input_ids=flat_ids, past_key_values=cache, use_cache=True,
-                                           position_ids=pos[None], attention_mask=mask)
-                flat = out.last_hidden_state[0]
-                if last_only:
-                    flat = flat[torch.cumsum(nvec, 0) - 1]
-            else:
-                ids = torch.zeros(rows, t, dtype=torch.long)
-                for i, x in enumerate(inputs):
-                    ids[i, :len(x)] = torch.tensor(x, dtype=torch.long)
-                out = self.model.model(input_ids=ids, past_key_values=cache, use_cache=True,
-                                       position_ids=pos.view(rows, t), attention_mask=mask)
-                h = out.last_hidden_state
-                flat = torch.cat([h[i, n - 1:n] if last_only else h[i, :n] for i, n in enumerate(nvec.tolist())])
+            flat_ids = torch.tensor([[tok for x in inputs for tok in x]], dtype=torch.long)
+            with packed_step(row_idx, j_idx, rows, t, split):
+                out = self.model.model(input_ids=flat_ids, past_key_values=cache, use_cache=True,
+                                       position_ids=pos[None], attention_mask=mask)
+            flat = out.last_hidden_state[0]
+            if last_only:
+                flat = flat[torch.cumsum(nvec, 0) - 1]
         finally:
             cache._write = None
         return self.model.lm_head(flat).float()
@@ -454,7 +443,7 @@ class _Call:
     # ---- one step ------------------------------------------------------------------------
     def step(self, live: list[int]):
         """One forward pass for every row: its last token plus, when speculating, draft tokens
-        looked up in its own context (prompt lookup); idle rows feed nothing when packed. Then
+        looked up in its own context (prompt lookup); idle rows feed nothing. Then
         each live row takes the tokens the verification emits."""
         params = self.params
         drafts = self.drafts(live)
@@ -493,10 +482,8 @@ class _Call:
         """Each live row's prompt-lookup draft, cut so that the step fits ``spec_budget``."""
         eng, rows = self.eng, self.rows
         drafts = {i: rows[i].draft(self.params.max_new_tokens - len(rows[i].token_ids) - 1) for i in live}
-        if eng.packed:  # the step computes sum(1 + draft) positions: cap the drafts' total
-            cap = draft_cap([len(d) for d in drafts.values()], eng.spec_budget - len(live))
-        else:  # every row is padded to the longest input: rows x t positions
-            cap = max(1, min(eng.spec_max + 1, eng.spec_budget // len(rows))) - 1
+        # the step computes sum(1 + draft) positions: cap the drafts' total
+        cap = draft_cap([len(d) for d in drafts.values()], eng.spec_budget - len(live))
         return {i: d[:cap] for i, d in drafts.items()}
 
     def forward(self, inputs: list[list[int]], drafts: dict, live: list[int]) -> torch.Tensor:

@@ -16,6 +16,7 @@ and the oneDNN linear layers. No decoding policy here (see :mod:`common.engine_t
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import NamedTuple
 
 import torch
@@ -109,15 +110,15 @@ class AttentionSplit(NamedTuple):
         return sum((b - a) * w for a, b, w in self.blocks) + self.drows.shape[0] * self.wd
 
 
-def step_layout(base: torch.Tensor, nvec: torch.Tensor, packed: bool = True, dtype=torch.float32):
+def step_layout(base: torch.Tensor, nvec: torch.Tensor, dtype=torch.float32):
     """Index tensors and attention mask of one step in which row i, whose context fills columns
     [0, base[i]), feeds ``nvec[i]`` new inputs (0: an idle row) at columns base[i], base[i] + 1, ...
 
     Returns ``(row_idx, j_idx, t, width, mask, split)``: flat position p is row ``row_idx[p]``'s
-    input ``j_idx[p]`` (packed: only real inputs, row after row; unpacked: every row padded to
-    ``t``, the longest input); attention reads columns [0, ``width``); ``mask`` [rows, 1, t, width]
+    input ``j_idx[p]`` (only real inputs, row after row; ``t`` is the longest row's input count);
+    attention reads columns [0, ``width``); ``mask`` [rows, 1, t, width]
     is additive (0 = may attend): query j of row i sees columns <= base[i] + j, and padded queries
-    repeat the row's last real one. ``split`` (packed steps in which not every live row drafts)
+    repeat the row's last real one. ``split`` (steps in which not every live row drafts)
     holds the indices of :func:`gqa_attention`'s two-pass form (:class:`AttentionSplit`); its
     ``blocks`` cover the first-input pass ``ATTENTION_BLOCK`` rows at a time, each reading only up to its
     longest live context (blocks of idle rows are skipped), so short rows do not pay for the
@@ -125,21 +126,16 @@ def step_layout(base: torch.Tensor, nvec: torch.Tensor, packed: bool = True, dty
     columns."""
     rows = nvec.shape[0]
     t = max(1, int(nvec.max())) if rows else 1
-    if packed:
-        row_idx = torch.repeat_interleave(torch.arange(rows), nvec)
-        j_idx = torch.arange(row_idx.shape[0]) - (torch.cumsum(nvec, 0) - nvec)[row_idx]
-        width = int((base + nvec.clamp(min=1)).max())
-    else:
-        row_idx = torch.arange(rows).repeat_interleave(t)
-        j_idx = torch.arange(t).repeat(rows)
-        width = int(base.max()) + t
+    row_idx = torch.repeat_interleave(torch.arange(rows), nvec)
+    j_idx = torch.arange(row_idx.shape[0]) - (torch.cumsum(nvec, 0) - nvec)[row_idx]
+    width = int((base + nvec.clamp(min=1)).max())
     last = torch.minimum(torch.arange(t)[None], (nvec - 1).clamp(min=0)[:, None])
     allowed = torch.arange(width)[None, None, :] <= (base[:, None] + last)[:, :, None]
     mask = torch.zeros(rows, 1, t, width, dtype=dtype)
     mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
     split = None
     drows = (nvec > 1).nonzero().squeeze(1)
-    if packed and drows.shape[0] < int((nvec > 0).sum()):
+    if drows.shape[0] < int((nvec > 0).sum()):
         first = j_idx == 0
         p0, p1 = first.nonzero().squeeze(1), (~first).nonzero().squeeze(1)
         dmap = torch.full((rows,), -1, dtype=torch.long)
@@ -167,6 +163,17 @@ def onednn_available() -> bool:
         y = torch.ops.mkldnn._linear_pointwise(torch.ones(1, 2), torch.ops.mkldnn._reorder_linear_weight(w, 1),
                                                None, "none", [], "")
         return bool(torch.equal(y, torch.full((1, 3), 2.0)))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def int8_available() -> bool:
+    """Whether this torch build multiplies int8 matrices on the CPU (``torch._int_mm``)."""
+    try:
+        a = torch.ones(1, 32, dtype=torch.int8)
+        return bool(torch.equal(torch._int_mm(a, torch.ones(32, 8, dtype=torch.int8)),
+                                torch.full((1, 8), 32, dtype=torch.int32)))
     except (AttributeError, RuntimeError):
         return False
 
@@ -253,8 +260,9 @@ class Int8Linears(_PatchedLinears):
     int32 (``torch._int_mm``, the CPU's VNNI instructions) and is rescaled to float32.
 
     Why: a decode step is GEMM-bound, and on our CPUs the engine on these layers generates
-    greedy HumanEval 1.67x as fast as on oneDNN's float32 ones (one invocation of
-    ``evals/bench_generation.py``, results/bench_generation). Each
+    greedy HumanEval 1.75x as fast as on oneDNN's float32 ones (workload (a) of
+    ``evals/bench_generation.py``, results/bench_generation), which makes it the default CPU
+    backend (:func:`common.sampling.pick_backend`). Each
     row is quantized on its own and integer sums are exact, so a row's output does not depend on
     which other rows share the batch (a float32 batched GEMM's last bits do). The price is the
     quantization error (about 1% of a layer's output norm), which changes some completions:

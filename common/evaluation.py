@@ -257,7 +257,8 @@ def _reusable(run: str, config: dict, protocol, tasks: list[dict]) -> dict:
         old_cfg = json.loads((run / "config.json").read_text())
     except (OSError, ValueError):
         raise InputError(f"--reuse-generations {run}: no readable config.json (not a run directory)") from None
-    new_cfg = json.loads(json.dumps(config))
+    from common.rundir import run_identity
+    old_cfg, new_cfg = run_identity(old_cfg), run_identity(json.loads(json.dumps(config)))
     for key in ("model", "sampling"):
         if old_cfg.get(key) != new_cfg.get(key):
             raise InputError(f"--reuse-generations {run}: different {key} settings; generations cannot be reused")

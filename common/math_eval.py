@@ -183,7 +183,7 @@ def evaluate_and_compare_math(slot, adapters: dict[str, str], eval_root: Path, s
     if spec.base_run:
         from common.sampling import pick_backend
         check_math_base_run(spec.base_run, spec, slot.info(None).get("file_sha256"), bench[0],
-                            pick_backend(slot.cfg.backend))
+                            pick_backend(slot.cfg.backend, slot.cfg.dtype))
         bdir = Path(spec.base_run)
     else:
         bdir = Path(eval_root) / "base"

@@ -60,6 +60,43 @@ def release_run_dir(run_dir: str | Path) -> None:
         os.close(fd)
 
 
+def run_identity(config):
+    """What of a run's configuration must match on resume. A model's backend counts as the
+    backend that generates (``backend``), not the flag that chose it, so ``--backend auto`` and
+    ``--backend int8`` resume each other's runs on a CPU. Configurations written before model
+    records carried ``backend`` name only the flag (``backend_requested``); ``auto`` then meant
+    the float32 engine (``hf``), on the CPU machines those runs were made on."""
+    if isinstance(config, list):
+        return [run_identity(x) for x in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: run_identity(v) for k, v in config.items() if k != "backend_requested"}
+    if "backend_requested" in config:
+        out["backend"] = recorded_backend(config)
+    return out
+
+
+def recorded_backend(model: dict) -> str | None:
+    """The backend that generated, from a result's or configuration's model record (see
+    :func:`run_identity` for records that name only ``backend_requested``)."""
+    req = model.get("backend_requested")
+    return model.get("backend") or {"auto": "hf"}.get(req, req)
+
+
+def differing_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted paths of the keys whose values differ (one level into dicts that both sides hold)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict) and not prefix:
+            out += differing_keys(a, b, f"{k}.")
+        else:
+            out.append(prefix + k)
+    return out
+
+
 def check_run_config(run_dir: Path, config: dict, overwrite: bool) -> None:
     """A run directory belongs to one configuration; resuming with another one is refused.
 
@@ -71,11 +108,12 @@ def check_run_config(run_dir: Path, config: dict, overwrite: bool) -> None:
         for name in ("samples.jsonl", "result.json", "config.json", "invocations.jsonl"):
             (run_dir / name).unlink(missing_ok=True)
     if cfg_path.is_file():
-        old = json.loads(cfg_path.read_text())
-        if old != config:
-            diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+        old = run_identity(json.loads(cfg_path.read_text()))
+        if old != run_identity(config):
+            diff = differing_keys(old, run_identity(config))
+            hint = (f"pass --backend {old['model']['backend']} to resume it, " if diff == ["model.backend"] else "pass ")
             raise InputError(f"{run_dir} holds a run with different settings ({', '.join(diff)}); "
-                             f"pass another --run-name, or --overwrite to start again")
+                             f"{hint}another --run-name, or --overwrite to start again")
     else:
         write_json_atomic(cfg_path, config)
 

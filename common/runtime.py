@@ -43,12 +43,28 @@ class ModelConfig:
         return replace(self, adapter=str(adapter) if adapter else None)
 
 
+def default_run_name(kind: str, bench: str, cfg: ModelConfig, protocol: str, params, limit: int | None) -> str:
+    """<kind>_<bench>_<model>[_adapter-<adapter>]_<protocol>_<greedy | n<n>-t<T>-p<top-p>-s<seed>>
+    [_<backend>][_limit<N>]: the backend that generates is named unless it is the float32 engine
+    (``hf``, the reference of every committed comparison), so runs of two backends never share a
+    directory. Names through :func:`common.results.slug`."""
+    from common.results import slug
+    from common.sampling import pick_backend
+    backend = pick_backend(cfg.backend, cfg.dtype)
+    parts = [kind, bench, slug(cfg.model)] + (["adapter-" + slug(cfg.adapter)] if cfg.adapter else [])
+    parts += [slug(protocol), "greedy" if params.temperature == 0 else
+              f"n{params.n}-t{params.temperature}-p{params.top_p}-s{params.seed}"]
+    return "_".join(parts + ([backend] if backend != "hf" else []) + ([f"limit{limit}"] if limit else []))
+
+
 def model_info(resolved, cfg: ModelConfig) -> dict:
-    """What result.json records about the model: reference, kind, weights hash, adapter hash."""
+    """What result.json records about the model: reference, kind, weights hash, adapter hash, dtype,
+    the ``--backend`` asked for and the backend that generates (``auto`` resolved here)."""
     from common.results import dir_sha256
+    from common.sampling import pick_backend
     return {**resolved.provenance(), "adapter": cfg.adapter,
             "adapter_sha256": dir_sha256(cfg.adapter) if cfg.adapter else None,
-            "dtype": cfg.dtype, "backend_requested": cfg.backend,
+            "dtype": cfg.dtype, "backend_requested": cfg.backend, "backend": pick_backend(cfg.backend, cfg.dtype),
             **({"server_url": cfg.server_url} if cfg.server_url else {}),
             **({"server": llama_server_info(cfg)} if cfg.backend == "llamacpp" else {})}
 

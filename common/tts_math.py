@@ -182,7 +182,7 @@ def evaluate_math(job) -> dict:
     head = {"model": job.model.info, "protocol": prompt.name, **prompt.record(), "sampling": params.to_dict()}
     open_run_dir(run_dir, {"kind": "math_samples", **head, "dataset": {k: job.dataset.get(k) for k in ("name", "sha256")},
                            "task_ids": [t["task_id"] for t in job.tasks]}, job.options.overwrite)
-    backend = run_backend(run_dir, job.model.info.get("backend_requested"))
+    backend = run_backend(run_dir, job.model.info.get("backend"))
     with AnswerChecker() as checker:
         def rows(task, comps):
             for si, c in enumerate(comps):
@@ -202,7 +202,7 @@ def evaluate_math(job) -> dict:
     if gen.llm is not None:
         backend = {"backend": getattr(gen.llm, "backend", None)}
     elif not backend:
-        backend = {"backend": pick_backend(job.model.info.get("backend_requested") or "auto"),
+        backend = {"backend": job.model.info.get("backend") or pick_backend("auto"),
                    "backend_from": "--backend of an invocation that generated nothing (no earlier record)"}
     n_generated = len(job.tasks) - len(earlier)
     result = {**job.invocation.provenance(), "kind": "math_samples", **head, **backend,
@@ -218,17 +218,16 @@ def evaluate_math(job) -> dict:
 VERDICTS = {"flexible": "passed", "strict": "strict_passed", "faithful": "faithful_passed"}
 
 
-def run_backend(run_dir: Path, requested: str | None) -> dict:
+def run_backend(run_dir: Path, backend: str | None) -> dict:
     """``{"backend": ...}`` of the run's earlier result.json ({} when there is none); an
-    InputError when this invocation asks for another backend, whose samples would mix with the
-    earlier ones."""
-    from common.sampling import pick_backend
+    InputError when this invocation generates on another backend (``backend``, resolved), whose
+    samples would mix with the earlier ones."""
     path = run_dir / "result.json"
     try:
         before = json.loads(path.read_text()).get("backend") if path.is_file() else None
     except ValueError:
         before = None
-    if before and requested and pick_backend(requested) != before:
+    if before and backend and backend != before:
         raise InputError(f"{run_dir}: its samples were generated on the {before} backend; resume it with "
                          f"--backend {before}, or pass another --run-name")
     return {"backend": before} if before else {}

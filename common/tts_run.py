@@ -191,6 +191,11 @@ def _check_greedy_config(p: Path, cfg: dict, model_info: dict | None, dataset: d
         a, b = cfg["model"].get("file_sha256"), model_info.get("file_sha256")
         if a and b and a != b or cfg["model"].get("adapter_sha256") != model_info.get("adapter_sha256"):
             raise InputError(f"--greedy-run {p} was made with another model or adapter than this run")
+        from common.rundir import recorded_backend
+        theirs, ours = recorded_backend(cfg["model"]), model_info.get("backend")
+        if theirs and ours and theirs != ours:
+            raise InputError(f"--greedy-run {p} was generated on the {theirs} backend, this run on {ours}; "
+                             f"pass a greedy run of the {ours} backend, or --backend {theirs}")
     if dataset and cfg.get("dataset"):
         theirs, ours = cfg["dataset"], {k: dataset.get(k) for k in ("name", "sha256")}
         if theirs.get("name") != ours["name"] or (theirs.get("sha256") and ours["sha256"]

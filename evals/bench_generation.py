@@ -377,6 +377,7 @@ def speed_ratios(runs: dict[str, dict[str, dict]], default: str, workloads=("a",
         if default not in got or not rivals:
             out[w] = {"status": f"not measured: needs {default} and one of {', '.join(RIVALS)} on ({w})"}
             continue
+        missing = [b for b in RIVALS if b != default and b not in rivals]
         faster = min(rivals, key=lambda b: rivals[b]["wall_s"])
         mine, theirs = got[default], rivals[faster]
         ratio = theirs["wall_s"] / mine["wall_s"] if mine["wall_s"] > 0 else None
@@ -384,7 +385,8 @@ def speed_ratios(runs: dict[str, dict[str, dict]], default: str, workloads=("a",
         out[w] = {"default": default, "default_wall_s": mine["wall_s"], "faster_rival": faster,
                   "rival_wall_s": theirs["wall_s"], "ratio": None if ratio is None else round(ratio, 3),
                   "tokens_per_s_ratio": None if rate is None else round(rate, 3), "target": TARGETS.get(w),
-                  "meets_target": ratio is not None and ratio >= TARGETS.get(w, 1.0)}
+                  "meets_target": ratio is not None and ratio >= TARGETS.get(w, 1.0),
+                  "rivals_not_measured": missing}
     return out
 
 
@@ -450,14 +452,21 @@ def open_bench(args) -> Bench:
     return Bench(bc, resolved, proto, tasks, dataset, workloads, run_dir, StageBook(run_dir), RunOptions.from_args(args))
 
 
+def recorded_backends(ctx: Bench) -> list[str]:
+    """This invocation's backends, then every other backend with a finished phase in the run
+    directory (an earlier invocation's), so result.json always describes the whole run."""
+    done = {key.split("/")[2] for key in ctx.book.data if key.startswith("generate/")}
+    return list(ctx.bc.backends) + [b for b in BENCH_BACKENDS if b in done and b not in ctx.bc.backends]
+
+
 def workload_result(ctx: Bench, w: Workload) -> dict:
-    """One workload's entry: its definition and, per backend that finished, the phase's
-    measurement and (once scored) its quality against hf."""
+    """One workload's entry: its definition and, per backend that finished (in this invocation
+    or an earlier one), the phase's measurement and (once scored) its quality against hf."""
     from common.rundir import read_rows
     out = {**w.record(), "backends": {}}
-    scored = {b: read_rows(ctx.run_dir / f"{b}_{w.name}.jsonl") for b in ctx.bc.backends
+    scored = {b: read_rows(ctx.run_dir / f"{b}_{w.name}.jsonl") for b in recorded_backends(ctx)
               if ctx.book.done(f"score/{w.name}/{b}")}
-    for b in ctx.bc.backends:
+    for b in recorded_backends(ctx):
         gen = ctx.book.done(f"generate/{w.name}/{b}")
         if not gen:
             continue
@@ -492,6 +501,8 @@ def write_result(ctx: Bench, args, argv) -> dict:
     from common.runtime import llama_server_info
     workloads = {w: workload_result(ctx, ctx.workloads[w]) for w in ctx.bc.workloads}
     backends = {b: backend_settings(b, ctx.bc) for b in ctx.bc.backends}
+    for b in recorded_backends(ctx)[len(backends):]:   # as an earlier invocation's phases recorded them
+        backends[b] = next(d["backends"][b]["generation"]["settings"] for d in workloads.values() if b in d["backends"])
     if "llamacpp" in backends:
         backends["llamacpp"]["server"] = llama_server_info(model_config("llamacpp", ctx.bc))
     res = {**provenance(__file__, argv, vars(args)), "model": ctx.resolved.provenance(),

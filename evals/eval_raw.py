@@ -57,16 +57,6 @@ def parse_ks(text: str | None, n: int) -> list[int]:
     return ks
 
 
-def default_run_name(bench: str, model, protocol: str, params, limit: int | None) -> str:
-    """eval_<bench>_<model>[_adapter-<adapter>]_<protocol>_<greedy | n<n>-t<T>-p<top-p>-s<seed>>[_limit<N>]
-    (``model``: a common.runtime.ModelConfig; names through common.results.slug)."""
-    from common.results import slug
-    parts = ["eval", bench, slug(model.model)] + (["adapter-" + slug(model.adapter)] if model.adapter else [])
-    parts += [protocol, "greedy" if params.temperature == 0 else
-              f"n{params.n}-t{params.temperature}-p{params.top_p}-s{params.seed}"]
-    return "_".join(parts + ([f"limit{limit}"] if limit else []))
-
-
 def main(argv=None) -> int:
     from common.cli import run_main
     return run_main(_main, argv)
@@ -80,7 +70,7 @@ def _main(argv) -> int:
     from common.evaluation import EvalJob, EvalModel, Invocation, evaluate_code
     from common.prompts import get_protocol
     from common.results import results_root
-    from common.runtime import ModelConfig
+    from common.runtime import ModelConfig, default_run_name
 
     model_cfg = ModelConfig.from_args(args)
     protocol = get_protocol(args.protocol)
@@ -88,7 +78,7 @@ def _main(argv) -> int:
     extra_ks = parse_ks(args.k, params.n)
     tasks, dataset = load_tasks(args.bench, limit=args.limit, path=args.data_path)
     run_dir = Path(args.out_dir or results_root()) / (
-        args.run_name or default_run_name(args.bench, model_cfg, protocol.name, params, args.limit))
+        args.run_name or default_run_name("eval", args.bench, model_cfg, protocol.name, params, args.limit))
     res = evaluate_code(EvalJob(run_dir, tasks, dataset, protocol, params, EvalModel.load(model_cfg),
                                 Invocation(__file__, argv, vars(args)), RunOptions.from_args(args),
                                 extra_ks=tuple(extra_ks), reuse_from=args.reuse_generations))

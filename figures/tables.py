@@ -57,8 +57,9 @@ def _gen_time(r: dict) -> str:
 
 
 def humaneval_table(res: dict[str, dict]) -> str:
-    rows = ["| run | model | protocol | decoding | pass@1 [95% CI] (n) | passed | published | generation time (tasks generated in that invocation) | result |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    from common.rundir import recorded_backend
+    rows = ["| run | model | protocol | decoding | backend | pass@1 [95% CI] (n) | passed | published | generation time (tasks generated in that invocation) | result |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in res.items():
         if not name.startswith("eval_humaneval_") or "metrics" not in r or r.get("model", {}).get("adapter"):
             continue
@@ -69,7 +70,7 @@ def humaneval_table(res: dict[str, dict]) -> str:
         model = r["model"]["ref"]
         pub = PUBLISHED_HE.get(model) if r["protocol"]["name"] == "qwen-official" else None
         rows.append(f"| {name} | {model} (sha256 {str(r['model']['file_sha256'])[:12]}…) | {r['protocol']['name']} "
-                    f"(max {s['max_new_tokens']} tok) | {dec} | {m['headline']['pass@1']} | "
+                    f"(max {s['max_new_tokens']} tok) | {dec} | {recorded_backend(r['model'])} | {m['headline']['pass@1']} | "
                     f"{m.get('passed_tasks', '')}/{m['n_tasks']} | {pub if pub else '–'} | "
                     f"{_gen_time(r)} | "
                     f"`results/{name}/` |")
@@ -166,7 +167,9 @@ def backends_table(res: dict[str, dict]) -> str:
             continue
         rows.append(f"({w}): {s['default']} {s['default_wall_s']:.0f} s against {s['faster_rival']} "
                     f"{s['rival_wall_s']:.0f} s: {s['ratio']}× (tokens/s {s['tokens_per_s_ratio']}×), target "
-                    f"{s['target']}× ({'met' if s['meets_target'] else 'not met'}).")
+                    f"{s['target']}× ({'met' if s['meets_target'] else 'not met'}"
+                    + (f" against the rivals measured; {', '.join(s['rivals_not_measured'])} not measured on "
+                       f"({w}) yet" if s.get("rivals_not_measured") else "") + ").")
     pa = acc.get("pass_at_1_a")
     if pa:
         rows.append(f"(a) pass@1: {acc['default']} {_pct(pa['default'])} against fp32 {_pct(pa['hf'])} "
@@ -654,10 +657,53 @@ def preference_table(res: dict[str, dict]) -> str:
     return "\n".join(rows) if len(rows) > 2 else "_no preference run yet_"
 
 
+def tts_backends_table(res: dict[str, dict]) -> str:
+    """Each code test-time-sampling run generated on another backend than the float32 engine,
+    paired per task with the float32 run of the same model, protocol, sampling and tasks: pass@k
+    (unbiased, per task), greedy (each run's own greedy source), every selector's pick, the oracle."""
+    from common.metrics import pass_at_k, paired_delta
+    from common.rundir import recorded_backend
+    runs = {n: r for n, r in res.items() if r.get("kind") == "tts_code" and not r["model"].get("adapter")}
+    same = lambda r: json.dumps([r["model"].get("file_sha256"), r.get("protocol"), r["sampling"],
+                                 r["dataset"].get("sha256"), sorted(r["per_task"])], sort_keys=True)
+    refs = {same(r): n for n, r in runs.items() if recorded_backend(r["model"]) == "hf"}
+    out = []
+    for name, r in runs.items():
+        backend, ref = recorded_backend(r["model"]), refs.get(same(r))
+        if backend == "hf" or ref is None:
+            continue
+        n = r["metrics"]["n_samples_per_task"]
+
+        def measures(run):
+            pt = run["per_task"]
+            m = {f"pass@{k}": {t: pass_at_k(n, sum(x["passed"]), k) for t, x in pt.items()} for k in sorted({1, 5, n} & set(range(1, n + 1)))}
+            m["greedy"] = {t: float(bool(x["greedy"])) for t, x in pt.items()}
+            for sel in run["metrics"]["selectors"]:
+                m[sel] = {t: float(x["passed"][x["selected"][sel]]) if x["selected"].get(sel) is not None else 0.0
+                          for t, x in pt.items()}
+            return m
+        a, b = measures(res[ref]), measures(r)
+        out += [f"**`results/{name}/`** ({backend}) against **`results/{ref}/`** (hf, the float32 engine): "
+                f"same model, protocol, sampling (n={n}) and {len(r['per_task'])} tasks; paired per task, "
+                f"95% bootstrap intervals over tasks, n={len(r['per_task'])}.\n",
+                f"| measure | hf | {backend} | {backend} − hf, pp [95% CI] | tasks higher on hf / on {backend} |",
+                "|---|---|---|---|---|"]
+        for meas in a:
+            if meas not in b:
+                continue
+            d = paired_delta(a[meas], b[meas])
+            label = f"{meas} (oracle: the benchmark's tests pick)" if meas == f"pass@{n}" else meas
+            out.append(f"| {label} | {_pct(d['mean_a'])} | {_pct(d['mean_b'])} | {100 * d['delta']:+.1f} "
+                       f"[{100 * d['ci'][0]:+.1f}, {100 * d['ci'][1]:+.1f}] | {d['a_only']} / {d['b_only']} |")
+        out.append("")
+    return "\n".join(out).strip() or "_no test-time-sampling run on another backend with a float32 twin yet_"
+
+
 TABLES = {"humaneval": humaneval_table, "generation": generation_table, "backends": backends_table, "gemm": gemm_table, "sandbox": sandbox_table,
           "mining": mining_table, "recipe": recipe_table, "tts": tts_table, "strategies": strategies_table,
           "sweep": sweep_table, "training": training_table, "preference": preference_table, "math": math_table,
-          "math_recipes": math_recipe_table, "math_tts": lambda r: tts_table(r, "tts_math")}
+          "math_recipes": math_recipe_table, "math_tts": lambda r: tts_table(r, "tts_math"),
+          "tts_backends": tts_backends_table}
 
 
 def render(doc: str, res: dict[str, dict], index: dict) -> str:

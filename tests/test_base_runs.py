@@ -12,17 +12,19 @@ TASKS = [{"task_id": "HumanEval/0"}, {"task_id": "HumanEval/1"}]
 SHA = "ab" * 32
 
 
-BASE = {"proto": "he-chat", "n": 1, "temperature": 0.0, "max_new": 400, "sha": SHA, "adapter": None}
+BASE = {"proto": "he-chat", "n": 1, "temperature": 0.0, "max_new": 400, "sha": SHA, "adapter": None,
+        "backend": "auto"}
 
 
 def make_run(path, tasks=("HumanEval/0", "HumanEval/1"), scored=True, **changes):
-    """A finished base run: ``BASE`` with ``changes`` (proto, n, temperature, max_new, sha, adapter)."""
+    """A finished base run: ``BASE`` with ``changes`` (proto, n, temperature, max_new, sha, adapter,
+    backend: the ``--backend`` of a record from before the resolved backend was recorded)."""
     assert set(changes) <= set(BASE), set(changes) - set(BASE)
     c = {**BASE, **changes}
     path.mkdir(parents=True)
     res = {"protocol": {"name": c["proto"]},
            "sampling": {"n": c["n"], "temperature": c["temperature"], "max_new_tokens": c["max_new"]},
-           "model": {"file_sha256": c["sha"], "adapter": c["adapter"]},
+           "model": {"file_sha256": c["sha"], "adapter": c["adapter"], "backend_requested": c["backend"]},
            "metrics": {"pass_at_k": {"pass@1": {"mean": 0.5, "ci": [0.1, 0.9]}}}}
     (path / "result.json").write_text(json.dumps(res))
     rows = [{"task_id": t, "completion": "", **({"passed": i == 0} if scored else {})} for i, t in enumerate(tasks)]
@@ -35,7 +37,7 @@ def test_matching_run_is_accepted(tmp_path):
     assert check_base_run(run, protocol_name="he-chat", model_sha256=SHA, tasks=TASKS,
                           max_new_tokens=None)["mean"] == 0.5
     assert check_base_run(run, protocol_name="he-chat", model_sha256=SHA, tasks=TASKS[:1],
-                          max_new_tokens=400)["mean"] == 0.5
+                          max_new_tokens=400, backend="hf")["mean"] == 0.5   # a legacy "auto" record: hf
 
 
 @pytest.mark.parametrize("kw, needle", [
@@ -45,11 +47,12 @@ def test_matching_run_is_accepted(tmp_path):
     ({"sha": "cd" * 32}, "sha256"),
     ({"adapter": "/tmp/adapter"}, "adapter"),
     ({"tasks": ("HumanEval/0",)}, "missing"),
+    ({"backend": "int8"}, "generated on the int8 backend, the adapters on hf"),
 ])
 def test_mismatched_run_is_refused(tmp_path, kw, needle):
     run = make_run(tmp_path / "bad", **kw)
     with pytest.raises(InputError, match=needle):
-        check_base_run(run, protocol_name="he-chat", model_sha256=SHA, tasks=TASKS, max_new_tokens=400)
+        check_base_run(run, protocol_name="he-chat", model_sha256=SHA, tasks=TASKS, max_new_tokens=400, backend="hf")
 
 
 def test_unscored_run_is_refused(tmp_path):

@@ -65,8 +65,10 @@ def R(wall, tps=100.0):
 @pytest.mark.parametrize("runs, w, want", [
     # the faster rival is the one with the shorter wall
     ({"a": {"int8": R(100, 120), "hf": R(150, 90), "llamacpp": R(130, 80)}}, "a",
-     {"faster_rival": "llamacpp", "ratio": 1.3, "tokens_per_s_ratio": 1.5, "meets_target": True}),
-    ({"a": {"int8": R(100), "hf": R(124)}}, "a", {"faster_rival": "hf", "ratio": 1.24, "meets_target": False}),
+     {"faster_rival": "llamacpp", "ratio": 1.3, "tokens_per_s_ratio": 1.5, "meets_target": True,
+      "rivals_not_measured": []}),
+    ({"a": {"int8": R(100), "hf": R(124)}}, "a", {"faster_rival": "hf", "ratio": 1.24, "meets_target": False,
+                                                  "rivals_not_measured": ["llamacpp"]}),
     ({"a": {"int8": R(100), "hf": R(125)}}, "a", {"ratio": 1.25, "meets_target": True}),   # the line itself counts
     ({"c": {"int8": R(100), "hf": R(140), "llamacpp": R(400)}}, "c",
      {"faster_rival": "hf", "ratio": 1.4, "target": 1.5, "meets_target": False}),
@@ -196,6 +198,10 @@ def test_end_to_end_resume_and_a_planted_difference(tmp_path, monkeypatch):
     assert (v["identical_samples"], v["samples"]) == (1, 2) and v["tasks_with_a_different_sample"] == [hf[0]["task_id"]]
     assert v["pass_at_1_paired"]["delta"] == pytest.approx(0.5 if planted[0]["passed"] else -0.5)
     assert res2["workloads"]["c"] == res["workloads"]["c"]
+    # an invocation over fewer backends still describes every finished phase of the run
+    res3 = _run(tmp_path, ["--backends", "int8,hf", "--workloads", "a,c", "--naive-prompts", "a=1"])
+    assert res3["workloads"]["a"]["backends"]["naive"] == res2["workloads"]["a"]["backends"]["naive"]
+    assert res3["backends"]["naive"] == res2["backends"]["naive"] and list(res3["backends"]) == ["int8", "hf", "naive"]
 
 
 def test_a_finished_phase_with_other_settings_is_refused(tmp_path, capsys):

@@ -143,6 +143,35 @@ def test_run_config_is_checked_on_resume(tmp_path):
     release_run_dir(run)
 
 
+def _model(**kw):
+    return {"model": {"file_sha256": "abc", "dtype": "float32", **kw}, "sampling": {"n": 1}}
+
+
+@pytest.mark.parametrize("old,new,same", [
+    (_model(backend_requested="auto"), _model(backend_requested="hf", backend="hf"), True),      # legacy auto was hf
+    (_model(backend_requested="auto"), _model(backend_requested="auto", backend="int8"), False),  # new auto is int8
+    (_model(backend_requested="int8"), _model(backend_requested="auto", backend="int8"), True),   # legacy int8 run
+    (_model(backend_requested="int8", backend="int8"), _model(backend_requested="auto", backend="int8"), True),
+    (_model(backend_requested="hf", backend="hf"), _model(backend_requested="int8", backend="int8"), False),
+    (_model(backend_requested="llamacpp"), _model(backend_requested="llamacpp", backend="llamacpp"), True),
+    ({"kind": "x", "runs": [_model(backend_requested="auto")]},
+     {"kind": "x", "runs": [_model(backend_requested="hf", backend="hf")]}, True),               # nested
+])
+def test_run_identity_compares_the_backend_that_generates(old, new, same):
+    from common.rundir import run_identity
+    assert (run_identity(old) == run_identity(new)) is same
+
+
+def test_resuming_on_another_backend_names_the_field(tmp_path):
+    from common.rundir import open_run_dir, release_run_dir
+    run = tmp_path / "run"
+    open_run_dir(run, _model(backend_requested="auto"))          # a run written before `backend` was recorded
+    open_run_dir(run, _model(backend_requested="hf", backend="hf"))
+    with pytest.raises(InputError, match=r"different settings \(model\.backend\); pass --backend hf to resume"):
+        open_run_dir(run, _model(backend_requested="auto", backend="int8"))
+    release_run_dir(run)
+
+
 # -- the stage block ---------------------------------------------------------------------------
 
 def test_stage_block_runs_once_and_records_counts(tmp_path):

@@ -286,6 +286,15 @@ def test_greedy_run_reuse_checks(tmp_path, he_tasks, scripted_run):
     assert g == {"HumanEval/0": False, "HumanEval/2": True, "HumanEval/38": True}
     with pytest.raises(InputError, match="another model"):
         load_greedy_run(run / "greedy", ["HumanEval/0"], model_info={"file_sha256": "other"})
+    cfg_path = run / "greedy" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    try:   # a greedy run of another backend is refused; a record without one (this scripted run's) is not
+        cfg_path.write_text(json.dumps({**cfg, "model": {**cfg["model"], "backend_requested": "auto"}}))
+        with pytest.raises(InputError, match="generated on the hf backend, this run on int8"):
+            load_greedy_run(run / "greedy", ["HumanEval/0"], model_info={"file_sha256": "f", "backend": "int8"})
+        load_greedy_run(run / "greedy", ["HumanEval/0"], model_info={"file_sha256": "f", "backend": "hf"})
+    finally:
+        cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(InputError, match="not a greedy run"):
         load_greedy_run(run / "sampled", ["HumanEval/0"])
     with pytest.raises(InputError, match="lacks 1 of the tasks"):
@@ -462,6 +471,29 @@ def test_reproduce_tables_from_tts_results(scripted_run):
     # HumanEval/0 is the one medium task: greedy wrong, oracle right
     assert "| medium | 1 | 50.0 | 100.0 | 50.0 | 0.0 | " in text and text.count(" | 100.0 |") >= 2
     assert tables.tts_table({}) == "_no test-time sampling result yet_"
+
+
+def test_tts_backends_table_pairs_each_backend_with_its_float32_twin():
+    tables = load_script("figures/tables.py")
+
+    def run(backend_field, per_task):
+        return {"kind": "tts_code", "model": {"file_sha256": "abc", **backend_field}, "protocol": "qwen-official",
+                "sampling": {"n": 2, "temperature": 0.8}, "dataset": {"sha256": "d"}, "per_task": per_task,
+                "metrics": {"n_samples_per_task": 2, "selectors": {"mean_logprob": {}}}}
+    ref = run({"backend_requested": "auto"}, {                    # a record from before `backend` (= hf)
+        "T/0": {"passed": [True, False], "selected": {"mean_logprob": 0}, "greedy": True},
+        "T/1": {"passed": [False, False], "selected": {"mean_logprob": 1}, "greedy": False}})
+    other = run({"backend_requested": "auto", "backend": "int8"}, {
+        "T/0": {"passed": [True, True], "selected": {"mean_logprob": 1}, "greedy": True},
+        "T/1": {"passed": [False, True], "selected": {"mean_logprob": 0}, "greedy": True}})
+    text = tables.tts_backends_table({"fp32": ref, "q": other})
+    assert "**`results/q/`** (int8) against **`results/fp32/`** (hf" in text and "n=2." in text
+    assert "| pass@1 | 25.0 | 75.0 | +50.0 [" in text and "| 0 / 2 |" in text
+    assert "| greedy | 50.0 | 100.0 | +50.0 [" in text
+    assert "| mean_logprob | 50.0 | 50.0 | +0.0 [+0.0, +0.0] | 0 / 0 |" in text
+    assert "| pass@2 (oracle: the benchmark's tests pick) | 50.0 | 100.0 |" in text
+    other["sampling"] = {"n": 2, "temperature": 0.6}              # no float32 twin: no table
+    assert tables.tts_backends_table({"fp32": ref, "q": other}).startswith("_no test-time-sampling run")
 
 
 def _pt(passed, selected, greedy):

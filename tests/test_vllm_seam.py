@@ -63,3 +63,38 @@ def test_vllm_gets_end_of_turn_ids_and_reports_eos(fake_vllm):
     assert tok.convert_tokens_to_ids("<|im_end|>") in seen["params"]["stop_token_ids"]
     assert seen["params"]["stop"] == ["\n```"]
     assert [c.finish_reason for c in out[0]] == ["eos", "stop", "length"]
+
+
+@pytest.mark.parametrize("vllm,cuda,int8,dtype,want", [
+    (True, True, True, "float32", "vllm"),       # a GPU with vLLM installed
+    (True, False, True, "float32", "int8"),      # vLLM installed, no GPU
+    (False, True, True, "float32", "int8"),      # a GPU without vLLM: the CPU engine
+    (False, False, True, "float32", "int8"),     # this machine: the fastest CPU backend measured
+    (False, False, True, "bfloat16", "hf"),      # int8 layers replace float32 ones only
+    (False, False, False, "float32", "hf"),      # a torch build without the int8 GEMM
+])
+def test_auto_backend_picks_the_fastest_available(monkeypatch, vllm, cuda, int8, dtype, want):
+    import common.engine_step as es
+    import common.sampling as sampling
+    monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm") if vllm else None)
+    monkeypatch.setattr(sampling, "cuda_available", lambda: cuda)
+    monkeypatch.setattr(es, "int8_available", lambda: int8)
+    assert sampling.pick_backend("auto", dtype) == want
+    assert sampling.pick_backend("hf", dtype) == "hf"
+
+
+def test_int8_gemm_is_available_on_this_cpu_build():
+    from common.engine_step import int8_available
+    assert int8_available()
+
+
+@pytest.mark.parametrize("backend,limit,want", [
+    ("hf", None, "eval_humaneval_m_qwen-official_greedy"),
+    ("int8", None, "eval_humaneval_m_qwen-official_greedy_int8"),
+    ("llamacpp", 20, "eval_humaneval_m_qwen-official_greedy_llamacpp_limit20"),
+])
+def test_default_run_name_names_every_backend_but_the_reference(backend, limit, want):
+    from common.runtime import ModelConfig, default_run_name
+    from common.sampling import SamplingParams
+    assert default_run_name("eval", "humaneval", ModelConfig(model="m", backend=backend), "qwen-official",
+                            SamplingParams(), limit) == want

@@ -64,14 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def default_run_name(bench: str, model, protocol_name: str, params, limit: int | None) -> str:
-    """tts_<bench>_<model>[_adapter-<adapter>]_<protocol>_n<n>-t<T>-p<top-p>-s<seed>[_limit<N>]."""
-    from common.results import slug
-    parts = ["tts", bench, slug(model.model)] + (["adapter-" + slug(model.adapter)] if model.adapter else [])
-    parts += [slug(protocol_name), f"n{params.n}-t{params.temperature}-p{params.top_p}-s{params.seed}"]
-    return "_".join(parts + ([f"limit{limit}"] if limit else []))
-
-
 def main(argv=None) -> int:
     from common.cli import run_main
     return run_main(_main, argv)
@@ -84,7 +76,7 @@ def _main(argv) -> int:
     from common.cli import RunOptions
     from common.evaluation import EvalJob, EvalModel, Invocation
     from common.results import InputError, results_root
-    from common.runtime import ModelConfig
+    from common.runtime import ModelConfig, default_run_name
     from common.tts_code import CodeTTSRun, execute_code, sample_code, select_code, write_code_result
     from common.tts_run import code_tts_from_args
     from common.tts_summary import print_summary
@@ -96,7 +88,7 @@ def _main(argv) -> int:
     tasks, dataset = load_tasks(args.bench, limit=args.limit, path=args.data_path)
     model_cfg = ModelConfig.from_args(args)
     run_dir = Path(args.out_dir or results_root()) / (
-        args.run_name or default_run_name(args.bench, model_cfg, strategy.protocol_name, params, args.limit))
+        args.run_name or default_run_name("tts", args.bench, model_cfg, strategy.protocol_name, params, args.limit))
     job = EvalJob(run_dir, tasks, dataset, strategy.protocol, params, EvalModel.load(model_cfg),
                   Invocation(__file__, argv, vars(args)), RunOptions.from_args(args))
     run = CodeTTSRun(job, strategy, settings)
