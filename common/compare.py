@@ -129,7 +129,7 @@ def check_base_run(run_dir: str | Path, *, protocol_name: str, model_sha256: str
     is given), on the same model file (sha256) with no adapter, generated on ``backend`` (when
     given), and have a scored sample for every evaluation task. Anything else is an InputError
     naming the mismatch."""
-    from common.rundir import recorded_backend
+    from common.rundir import other_backend
     run_dir = Path(run_dir)
     cfg = json.loads((run_dir / "result.json").read_text())
     problems = []
@@ -145,9 +145,9 @@ def check_base_run(run_dir: str | Path, *, protocol_name: str, model_sha256: str
         problems.append(f"it evaluated an adapter ({model.get('adapter')})")
     if model_sha256 and model.get("file_sha256") != model_sha256:
         problems.append(f"model file sha256 {str(model.get('file_sha256'))[:12]}… != {model_sha256[:12]}…")
-    if backend and recorded_backend(model) not in (None, backend):
-        problems.append(f"generated on the {recorded_backend(model)} backend, the adapters on {backend} "
-                        f"(the pairs would mix backends; pass --backend {recorded_backend(model)} or another base run)")
+    if theirs := other_backend(model, backend):
+        problems.append(f"generated on the {theirs} backend, the adapters on {backend} "
+                        f"(the pairs would mix backends; pass --backend {theirs} or another base run)")
     have = task_outcomes(run_dir)
     missing = [t["task_id"] for t in tasks if t["task_id"] not in have]
     if missing:

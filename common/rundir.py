@@ -83,6 +83,13 @@ def recorded_backend(model: dict) -> str | None:
     return model.get("backend") or {"auto": "hf"}.get(req, req)
 
 
+def other_backend(model: dict, backend: str | None) -> str | None:
+    """The backend a model record says generated, when it is known and differs from ``backend``
+    (a pairing or a resume across the two would mix backends); else None."""
+    theirs = recorded_backend(model)
+    return theirs if theirs and backend and theirs != backend else None
+
+
 def differing_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
     """Dotted paths of the keys whose values differ (one level into dicts that both sides hold)."""
     out = []
@@ -108,9 +115,9 @@ def check_run_config(run_dir: Path, config: dict, overwrite: bool) -> None:
         for name in ("samples.jsonl", "result.json", "config.json", "invocations.jsonl"):
             (run_dir / name).unlink(missing_ok=True)
     if cfg_path.is_file():
-        old = run_identity(json.loads(cfg_path.read_text()))
-        if old != run_identity(config):
-            diff = differing_keys(old, run_identity(config))
+        old, new = run_identity(json.loads(cfg_path.read_text())), run_identity(config)
+        if old != new:
+            diff = differing_keys(old, new)
             hint = (f"pass --backend {old['model']['backend']} to resume it, " if diff == ["model.backend"] else "pass ")
             raise InputError(f"{run_dir} holds a run with different settings ({', '.join(diff)}); "
                              f"{hint}another --run-name, or --overwrite to start again")

@@ -191,9 +191,9 @@ def _check_greedy_config(p: Path, cfg: dict, model_info: dict | None, dataset: d
         a, b = cfg["model"].get("file_sha256"), model_info.get("file_sha256")
         if a and b and a != b or cfg["model"].get("adapter_sha256") != model_info.get("adapter_sha256"):
             raise InputError(f"--greedy-run {p} was made with another model or adapter than this run")
-        from common.rundir import recorded_backend
-        theirs, ours = recorded_backend(cfg["model"]), model_info.get("backend")
-        if theirs and ours and theirs != ours:
+        from common.rundir import other_backend
+        ours = model_info.get("backend")
+        if theirs := other_backend(cfg["model"], ours):
             raise InputError(f"--greedy-run {p} was generated on the {theirs} backend, this run on {ours}; "
                              f"pass a greedy run of the {ours} backend, or --backend {theirs}")
     if dataset and cfg.get("dataset"):
