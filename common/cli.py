@@ -120,6 +120,9 @@ SERVER_FLAGS = (
     ("--server-ctx", int, 2048, "llamacpp backend: context tokens per slot, prompt plus completion"),
     ("--server-args", str, "", "llamacpp backend: extra llama-server flags, e.g. '--spec-type ngram-simple' "
                                "(recorded in result.json)"),
+    ("--server-timeout", float, 3600.0, "seconds one request may wait for its completion; a request holds its "
+                                        "slot for the whole sample, so on a CPU with many slots one sample can "
+                                        "take minutes"),
 )
 
 

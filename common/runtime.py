@@ -20,6 +20,7 @@ class ModelConfig:
     server_slots: int = 16
     server_ctx: int = 2048
     server_args: str = ""
+    server_timeout: float = 3600.0
 
     def __post_init__(self):
         from common.results import InputError
@@ -27,8 +28,8 @@ class ModelConfig:
             raise InputError("--backend server needs --server-url (the address of a running completions server)")
         if self.server_url and self.backend != "server":
             raise InputError(f"--server-url goes with --backend server, not --backend {self.backend}")
-        if self.server_slots < 1 or self.server_ctx < 64:
-            raise InputError("--server-slots must be >= 1 and --server-ctx >= 64")
+        if self.server_slots < 1 or self.server_ctx < 64 or not self.server_timeout > 0:
+            raise InputError("--server-slots must be >= 1, --server-ctx >= 64 and --server-timeout > 0")
 
     @classmethod
     def from_args(cls, args, **overrides) -> "ModelConfig":

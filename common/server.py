@@ -96,6 +96,9 @@ def post_json(url: str, body: dict, timeout: float) -> dict:
         detail = e.read().decode(errors="replace")[:300]
         raise ServerError(f"{url}: HTTP {e.code}: {detail}") from None
     except (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout) as e:
+        if isinstance(e, TimeoutError) or isinstance(getattr(e, "reason", None), TimeoutError):
+            raise ServerError(f"{url}: a completion took longer than {timeout:g} s; raise --server-timeout (or "
+                              f"lower --server-slots) and rerun the same command: finished samples are kept") from None
         raise ServerError(f"{url} does not answer ({e}); start the server (or check --server-url) and rerun "
                           f"the same command: finished samples are kept") from None
 
@@ -173,7 +176,7 @@ def connect(resolved, cfg):
     if cfg.backend == "llamacpp":
         server = start_llama_server(resolved, cfg)
         url = server.url
-    client = ServerClient(url, concurrency=cfg.server_slots, stop_ids=stop_ids)
+    client = ServerClient(url, concurrency=cfg.server_slots, timeout=cfg.server_timeout, stop_ids=stop_ids)
     client.check()
     return tokenizer, client, server
 

@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"llamacpp: context tokens per slot, prompt plus completion (default 1536: {best})")
     m.add_argument("--server-args", default=BEST_LLAMACPP["server_args"],
                    help=f"llamacpp: extra llama-server flags (default '--spec-type ngram-simple': {best})")
+    m.add_argument("--server-timeout", type=float, default=3600.0,
+                   help="llamacpp: seconds one request may wait for its sample; with 64 slots on 2 cores a "
+                        "512-token sample takes up to ~10 min (default 3600)")
     g.add_argument("--probe-seconds", type=float, default=1.0,
                    help="length of the machine-speed probe before and after each phase (default 1.0)")
     add_run_args(p)
@@ -116,7 +119,7 @@ class BenchConfig:
     seed: int = 0
     probe_seconds: float = 1.0
     engine: dict = field(default_factory=dict)      # max_batch, spec_max
-    server: dict = field(default_factory=dict)      # server_slots, server_ctx, server_args
+    server: dict = field(default_factory=dict)      # server_slots, server_ctx, server_args, server_timeout
 
     @classmethod
     def from_args(cls, args) -> "BenchConfig":
@@ -138,7 +141,7 @@ class BenchConfig:
                    naive_prompts=parse_naive_prompts(args.naive_prompts), limit=args.limit,
                    max_new_tokens=args.max_new_tokens, seed=args.seed,
                    probe_seconds=args.probe_seconds, engine={"max_batch": args.max_batch, "spec_max": args.spec_max},
-                   server={k: getattr(args, k) for k in BEST_LLAMACPP})
+                   server={k: getattr(args, k) for k in (*BEST_LLAMACPP, "server_timeout")})
 
 
 def parse_naive_prompts(text: str) -> dict[str, int]:
@@ -498,13 +501,18 @@ def acceptance(ctx: Bench, workloads: dict) -> dict:
 
 def write_result(ctx: Bench, args, argv) -> dict:
     from common.results import provenance, write_json_atomic
+    from dataclasses import replace
+
     from common.runtime import llama_server_info
     workloads = {w: workload_result(ctx, ctx.workloads[w]) for w in ctx.bc.workloads}
     backends = {b: backend_settings(b, ctx.bc) for b in ctx.bc.backends}
     for b in recorded_backends(ctx)[len(backends):]:   # as an earlier invocation's phases recorded them
-        backends[b] = next(d["backends"][b]["generation"]["settings"] for d in workloads.values() if b in d["backends"])
-    if "llamacpp" in backends:
-        backends["llamacpp"]["server"] = llama_server_info(model_config("llamacpp", ctx.bc))
+        backends[b] = dict(next(d["backends"][b]["generation"]["settings"] for d in workloads.values()
+                                if b in d["backends"]))   # a copy: the server record below is not a phase's
+    if "llamacpp" in backends:   # the server as the phases ran it (an earlier invocation's flags may differ)
+        s = backends["llamacpp"]
+        backends["llamacpp"]["server"] = llama_server_info(replace(
+            model_config("llamacpp", ctx.bc), server_slots=s["slots"], server_ctx=s["ctx_per_slot"], server_args=s["args"]))
     res = {**provenance(__file__, argv, vars(args)), "model": ctx.resolved.provenance(),
            "protocol": ctx.proto.to_dict(), "dataset": ctx.dataset, "max_new_tokens": ctx.bc.max_new_tokens,
            "seed": ctx.bc.seed, "seeds": "sample s of prompt i draws from common.engine_tokens.sample_seed(seed, i, s)",

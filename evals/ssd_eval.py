@@ -6,8 +6,7 @@ each arm paired against the base (the SSD result must beat the best-tuned base, 
 Not a PAPER.md claim: seed 003's evaluation of recipe/ssd.py's arms.
 
 Full command (embedded 0.5B model; the arms and the validation split come from the SSD run):
-    python evals/ssd_eval.py --ssd-run results/ssd_qwen05b --run-name ssd_eval_qwen05b \\
-        --runs results/ssd_precondition_qwen05b/humaneval,results/sample_external_he-chat_n16
+    python evals/ssd_eval.py --ssd-run results/ssd_qwen05b --run-name ssd_eval_qwen05b
 Quick command (SmolLM2, 2 tasks per set, 2 temperatures):
     python evals/ssd_eval.py --ssd-run results/ssd_quick --model smollm2-135m-instruct --limit 2 --val-limit 2 \\
         --t-grid 0.6,1.0 --val-samples 2 --n-samples 2 --max-new-tokens 48 --run-name ssd_eval_quick

@@ -14,10 +14,9 @@ Held-out set offline: HumanEval's 164 tasks + the 42 hand-written problems of
 data/external_problems.jsonl (``--bench problems``) = 206 problems (data/ssd_inputs_qwen05b.json
 declares both); HumanEval alone is 164 < 200 and needs the acknowledgement.
 
-Full command (embedded 0.5B model, 206 problems x 16 samples at T=0.8, he-chat; reuses a finished
-n=16 sampling run of the same settings, e.g. the external problems' run):
-    python evals/ssd_precondition.py --inputs data/ssd_inputs_qwen05b.json \\
-        --runs results/sample_external_he-chat_n16 --run-name ssd_precondition_qwen05b
+Full command (embedded 0.5B model, 206 problems x 16 samples at T=0.8, he-chat, on the default
+backend; ``--runs DIR`` reads a finished run instead when its settings, backend included, are equal):
+    python evals/ssd_precondition.py --inputs data/ssd_inputs_qwen05b.json --run-name ssd_precondition_qwen05b
 Quick command (2 problems per set, 16 samples of 64 tokens, SmolLM2):
     python evals/ssd_precondition.py --inputs data/ssd_inputs_qwen05b.json --model smollm2-135m-instruct \\
         --model-info '{"name": "smollm2-135m-instruct"}' --limit 2 --max-new-tokens 64 \\

@@ -223,3 +223,9 @@ def test_llamacpp_phase_records_the_server(tmp_path, monkeypatch):
     assert res["backends"]["llamacpp"]["server"]["slots"] == 1
     assert res["acceptance"]["speed"]["a"]["faster_rival"] == "hf"
     assert "identical_samples" in e["quality"]["vs_hf"]
+    # a later invocation without llamacpp (and other server flags) describes the server as the phase ran it,
+    # and leaves the phase's own settings as they were recorded
+    res2 = _run(tmp_path, ["--backends", "hf", "--default", "hf", "--workloads", "a", "--limit", "1"])
+    assert res2["backends"]["llamacpp"]["server"]["slots"] == 1
+    assert res2["workloads"]["a"]["backends"]["llamacpp"]["generation"]["settings"] == e["generation"]["settings"]
+    assert "server" not in e["generation"]["settings"]

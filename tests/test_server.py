@@ -204,6 +204,35 @@ def test_server_that_does_not_answer_is_one_line_error():
         ServerClient(f"http://127.0.0.1:{free_port()}").check()
 
 
+def test_a_completion_slower_than_the_timeout_names_the_flag():
+    """A server that is up but slower than --server-timeout: the error says which flag to raise,
+    not that nothing answers (a bench phase once stopped on this after 46 minutes)."""
+    import http.server
+    import threading
+    import time
+
+    from common.sampling import SamplingParams
+    from common.server import ServerClient, ServerError
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            time.sleep(1.5)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        client = ServerClient(f"http://127.0.0.1:{httpd.server_address[1]}", timeout=0.3)
+        with pytest.raises(ServerError, match=r"longer than 0.3 s; raise --server-timeout"):
+            client.generate([[1, 2]], SamplingParams(max_new_tokens=2), [0])
+    finally:
+        httpd.shutdown()
+
+
 def test_port_in_use_is_refused(smol):
     from common.server import LlamaServer, LlamaServerConfig, ServerError
     srv, _, binary, gguf = smol
@@ -256,7 +285,8 @@ def test_llamacpp_refuses_a_checkpoint_it_cannot_serve(tmp_path):
 
 @pytest.mark.parametrize("kw,needle", [({"backend": "server"}, "needs --server-url"),
                                        ({"backend": "hf", "server_url": "http://x"}, "goes with --backend server"),
-                                       ({"server_slots": 0}, "--server-slots")])
+                                       ({"server_slots": 0}, "--server-slots"),
+                                       ({"server_timeout": 0}, "--server-timeout")])
 def test_model_config_rejects_contradictions(kw, needle):
     from common.results import InputError
     from common.runtime import ModelConfig
