@@ -118,6 +118,7 @@ def check_math_base_run(run_dir: str | Path, spec: MathEvalSpec, model_sha256: s
     """Refuse (InputError, naming each mismatch) a base run that is not a finished greedy math
     evaluation of the same model file (no adapter), benchmark file, protocol, budget and generation
     ``backend`` (when given), covering every evaluation task."""
+    from common.rundir import other_backend
     p = Path(run_dir)
     if not (p / "result.json").is_file() or not (p / "samples.jsonl").is_file():
         raise InputError(f"--base-run {p}: not a finished math evaluation (result.json and samples.jsonl expected)")
@@ -136,8 +137,8 @@ def check_math_base_run(run_dir: str | Path, spec: MathEvalSpec, model_sha256: s
         problems.append(f"it evaluated an adapter ({model['adapter']})")
     if model_sha256 and model.get("file_sha256") != model_sha256:
         problems.append("another model file")
-    if backend and res.get("backend") and res["backend"] != backend:
-        problems.append(f"backend {res['backend']!r} != {backend!r} (the pair would mix backends)")
+    if theirs := other_backend(res, backend):
+        problems.append(f"backend {theirs!r} != {backend!r} (the pair would mix backends)")
     have = {r["task_id"] for r in _rows(p)}
     missing = [t["task_id"] for t in tasks if t["task_id"] not in have]
     if missing:
@@ -181,9 +182,8 @@ def evaluate_and_compare_math(slot, adapters: dict[str, str], eval_root: Path, s
     bench = spec.tasks()
     ids = [t["task_id"] for t in bench[0]]
     if spec.base_run:
-        from common.sampling import pick_backend
-        check_math_base_run(spec.base_run, spec, slot.info(None).get("file_sha256"), bench[0],
-                            pick_backend(slot.cfg.backend, slot.cfg.dtype))
+        info = slot.info(None)
+        check_math_base_run(spec.base_run, spec, info.get("file_sha256"), bench[0], info.get("backend"))
         bdir = Path(spec.base_run)
     else:
         bdir = Path(eval_root) / "base"

@@ -500,9 +500,9 @@ def acceptance(ctx: Bench, workloads: dict) -> dict:
 
 
 def write_result(ctx: Bench, args, argv) -> dict:
-    from common.results import provenance, write_json_atomic
     from dataclasses import replace
 
+    from common.results import provenance, write_json_atomic
     from common.runtime import llama_server_info
     workloads = {w: workload_result(ctx, ctx.workloads[w]) for w in ctx.bc.workloads}
     backends = {b: backend_settings(b, ctx.bc) for b in ctx.bc.backends}
