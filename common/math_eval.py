@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.results import InputError
+from common.rundir import other_backend
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,6 @@ def check_math_base_run(run_dir: str | Path, spec: MathEvalSpec, model_sha256: s
     """Refuse (InputError, naming each mismatch) a base run that is not a finished greedy math
     evaluation of the same model file (no adapter), benchmark file, protocol, budget and generation
     ``backend`` (when given), covering every evaluation task."""
-    from common.rundir import other_backend
     p = Path(run_dir)
     if not (p / "result.json").is_file() or not (p / "samples.jsonl").is_file():
         raise InputError(f"--base-run {p}: not a finished math evaluation (result.json and samples.jsonl expected)")
