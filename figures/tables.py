@@ -699,11 +699,88 @@ def tts_backends_table(res: dict[str, dict]) -> str:
     return "\n".join(out).strip() or "_no test-time-sampling run on another backend with a float32 twin yet_"
 
 
+def _probe_value(v) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_probe_value(x)}" for k, x in v.items())
+    return "–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def _ssd_pipeline(name: str, r: dict) -> list[str]:
+    """One recipe/ssd.py run: the pool, the sampling and, per arm, the filter and the training."""
+    pool, s = r["pool"], r["sampling"]
+    dec = pool.get("decontamination") or {}
+    rows = [f"**`results/{name}/`** (round {r['round']}) — prompt pool: {pool.get('candidates')} problems written by "
+            f"the model, {pool.get('verified')} verified, {dec.get('n_flagged', 0)} dropped for a 13-gram shared with "
+            f"the held-out set; {pool['train']} train / {pool['val']} validation prompts. Sampling: {s['n']} per prompt "
+            f"at T {s['temperature']:g}, top-k {s['top_k']}, top-p {s['top_p']:g}, {s['max_new_tokens']} new tokens, "
+            f"seed {s['seed']}, protocol {r['protocol']}.\n",
+            "| arm | samples | kept | acceptance (verifier) | training records | optimizer steps | train s | "
+            "loss first → last |", "|---|---|---|---|---|---|---|---|"]
+    for arm, a in r["arms"].items():
+        f, st = a["filter"], (a.get("training") or {}).get("stats") or {}
+        acc = f.get("acceptance_rate")
+        loss = (f"{st['first_loss']:.3f} → {st['final_loss']:.3f}" if st.get("first_loss") is not None else "–")
+        rows.append(f"| {arm} | {f['sampled']} | {f['kept']} | {'–' if acc is None else _pct(acc)} | {a['records']} | "
+                    f"{st.get('optimizer_steps', '–')} | {st.get('train_seconds', 0):.0f} | {loss} |")
+    return rows + [""]
+
+
+def _ssd_heldout(name: str, ev: dict, bat: dict) -> list[str]:
+    """One evals/ssd_eval.py run with its battery: per model, then each arm's paired deltas with
+    its alerts (common.ssd_report.heldout_rows), then every probe."""
+    from common.ssd_report import ci_text, heldout_rows
+    k = max(ev["ks"])
+    rows = [f"**`results/{name}/`** — held-out {ev['heldout']['description']} (n={ev['heldout']['n']}), protocol "
+            f"{ev['protocol']}; T_eval tuned per model on {ev['validation']['n']} validation problems; "
+            f"{ev['n_samples']} samples per problem at T_eval (unbiased pass@k, 95% bootstrap CI); slices by the base's "
+            f"sampled pass rate ({', '.join(f'{s} {c}' for s, c in ev['slice_counts'].items())}). Battery: "
+            f"**`results/{Path(bat['_dir']).name}/`**.\n",
+            f"| model | T_eval | greedy pass@1 | sampled pass@1 | sampled pass@{k} |", "|---|---|---|---|---|"]
+    for label, m in ev["models"].items():
+        sp = m["sampled"]["pass_at_k"]
+        rows.append(f"| {label} | {m['t_eval']:g} | {ci_text(m['greedy']['pass_at_k']['pass@1'])} | "
+                    f"{ci_text(sp['pass@1'])} | {ci_text(sp[f'pass@{k}'])} |")
+    rows += ["", "Each arm paired with the base per problem:", ""] + heldout_rows(ev, bat) + [""]
+    rows += ["| arm | probe | base | arm | change | tolerance | alert |", "|---|---|---|---|---|---|---|"]
+    for arm, a in bat["arms"].items():
+        for probe, e in a["probes"].items():
+            change = e.get("relative_change", e.get("abs_change"))
+            if probe == "diversity_at_k":
+                kk = e.get("k")
+                base, new = "–", "–"
+                change = (f"pass@1 {100 * e['pass@1_delta']:+.1f} pp, pass@{kk} {100 * e[f'pass@{kk}_delta']:+.1f} pp"
+                          if e["measured"] else e.get("note", "not measured"))
+            else:
+                base, new, change = _probe_value(e["base"]), _probe_value(e["adapter"]), _probe_value(change)
+            alert = "**ALERT**" if e["alert"] else ("not measured" if not e["measured"] else "within")
+            rows.append(f"| {arm} | {probe} | {base} | {new} | {change} | {_probe_value(e.get('tolerance'))} | {alert} |")
+    return rows + [""]
+
+
+def ssd_table(res: dict[str, dict]) -> str:
+    """Simple self-distillation (issue 17; seed 003): every precondition verdict, every SSD run's
+    pool and arms, and every held-out evaluation beside the battery that read it (no arm's delta
+    without its battery: an evaluation no battery names is listed, its numbers are not)."""
+    from common.ssd_report import deliverable_a
+    of = lambda script: {n: r for n, r in res.items() if r.get("script") == script}
+    out = []
+    for name, r in of("evals/ssd_precondition.py").items():
+        out += [f"**`results/{name}/`** — verdict **{r['verdict']['label']}**.\n", deliverable_a(r).split("\n", 2)[2], ""]
+    for name, r in of("recipe/ssd.py").items():
+        out += _ssd_pipeline(name, r)
+    bats = {Path(b["eval_result"]).parent.name: {**b, "_dir": n}
+            for n, b in of("evals/ssd_battery.py").items() if b.get("eval_result")}
+    for name, ev in of("evals/ssd_eval.py").items():
+        out += (_ssd_heldout(name, ev, bats[name]) if name in bats else
+                [f"`results/{name}/`: no battery result reads this evaluation yet, so its deltas are not shown.", ""])
+    return "\n".join(out).strip() or "_no SSD result yet_"
+
+
 TABLES = {"humaneval": humaneval_table, "generation": generation_table, "backends": backends_table, "gemm": gemm_table, "sandbox": sandbox_table,
           "mining": mining_table, "recipe": recipe_table, "tts": tts_table, "strategies": strategies_table,
           "sweep": sweep_table, "training": training_table, "preference": preference_table, "math": math_table,
           "math_recipes": math_recipe_table, "math_tts": lambda r: tts_table(r, "tts_math"),
-          "tts_backends": tts_backends_table}
+          "tts_backends": tts_backends_table, "ssd": ssd_table}
 
 
 def render(doc: str, res: dict[str, dict], index: dict) -> str:

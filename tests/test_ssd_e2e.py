@@ -176,3 +176,17 @@ def test_eval_battery_and_report(runs):
     assert "| minimal |" in md and "| verifier |" in md and "Acceptance rate" in md
     rep = json.loads((root / "report" / "report.json").read_text())
     assert set(rep["round2_gates"]) == {"minimal", "verifier"} and set(rep["arms"]) == {"minimal", "verifier"}
+
+
+@pytest.mark.model
+def test_reproduce_ssd_table_reads_the_results_and_hides_deltas_without_a_battery(runs):
+    from conftest import load_script
+    tables = load_script("figures/tables.py")
+    res = tables._load(runs["root"])
+    md = tables.ssd_table(res)
+    assert "verdict **" in md and "`results/ssd/`" in md
+    for arm in ("minimal", "verifier"):
+        assert f"| {arm} | self_bleu |" in md and f"| {arm} | refusal |" in md
+    assert "Δ greedy pass@1" in md and "no battery result reads" not in md
+    without = tables.ssd_table({k: v for k, v in res.items() if k != "battery"})
+    assert "`results/eval/`: no battery result reads this evaluation" in without and "Δ greedy pass@1" not in without
