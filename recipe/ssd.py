@@ -27,13 +27,15 @@ Stages (results/<run>/, each skipped on a rerun once done; stages.json holds cou
 5. train/<arm>    LoRA from the base weights through common.lora.train_adapter (TRL SFT; rank 64,
    alpha 128, lr 2e-4, 1 epoch by default: seed 003's LoRA range) into arms/<arm>/adapter/.
 
-Full command (embedded 0.5B model; ~1,200 problem calls give a few hundred verified prompts):
-    python recipe/ssd.py --pool-size 1200 --run-name ssd_qwen05b
+Full command (embedded 0.5B model; every call sees the same instruction, so duplicates grow with
+the pool: the first 1,200 calls gave 163 verified problems, 598 were dropped for too few asserts
+and 198 as duplicates; 2,400 calls for a pool of a few hundred):
+    python recipe/ssd.py --pool-size 2400 --run-name ssd_qwen05b
 Round 2 (refused unless the round-2 gate passed; samples from the round-1 arm's adapter, a fresh
 pool; the gate reads the held-out evaluation and the battery):
     python recipe/ssd.py --round 2 --round1-run results/ssd_qwen05b --arm minimal \\
         --gate-eval results/ssd_eval_qwen05b/result.json --gate-battery results/ssd_battery_qwen05b/result.json \\
-        --pool-size 1200 --pool-seed 1 --run-name ssd_qwen05b_round2
+        --pool-size 2400 --pool-seed 1 --run-name ssd_qwen05b_round2
 Quick command (SmolLM2, 2 generated problems + a problems file, 2 samples each, 1 step):
     python recipe/ssd.py --model smollm2-135m-instruct --pool-size 2 --pool-file POOL.jsonl \\
         --n-per-prompt 2 --max-new-tokens 48 --pool-max-new-tokens 64 --max-steps 1 --run-name ssd_quick
@@ -82,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gate-battery", default=None, help="round 2: evals/ssd_battery.py result.json of round 1")
     g.add_argument("--thresholds", default=None, help="thresholds file (default data/ssd_thresholds.json)")
     g = p.add_argument_group("prompt pool")
-    g.add_argument("--pool-size", type=int, default=1200, help="problem-writing calls (default 1200; 0 = none)")
+    g.add_argument("--pool-size", type=int, default=2400, help="problem-writing calls (default 2400; 0 = none)")
     g.add_argument("--pool-file", default=None, help="problems JSONL added to the pool (verified like the others)")
     g.add_argument("--problem-style", default="plain", choices=PROBLEM_STYLES, help="problem prompt (default plain)")
     g.add_argument("--pool-max-new-tokens", type=int, default=400, help="tokens per problem call (default 400)")
