@@ -162,11 +162,13 @@ def ledger_stage(inputs, pre, ssd, ev, bat) -> tuple[str, list[dict], dict | Non
                                                                      for r in pre["heldout"]["runs"].values())})
     if ssd:
         st = ssd["stages"]
-        shared = sum(st.get(k, {}).get("seconds", 0) for k in ("pool/generate", "pool/verify", "sample"))
+        shared = sum(stage_seconds(st.get(k, {})) for k in ("pool/generate", "pool/verify", "sample"))
         for arm, a in ssd["arms"].items():
             secs = shared + st.get(f"filter/{arm}", {}).get("seconds", 0) + \
                    float(((a.get("training") or {}).get("timings") or {}).get("total_s", 0) or 0)
-            row = {"name": f"SSD {arm} arm (pool + sampling + filter + training)", "seconds": secs}
+            est = stage_seconds(st.get("pool/generate", {})) != st.get("pool/generate", {}).get("seconds", 0)
+            row = {"name": f"SSD {arm} arm (pool + sampling + filter + training"
+                           f"{'; pool generation estimated at its last invocation rate' if est else ''})", "seconds": secs}
             he = {m: (ev or {}).get("models", {}).get(m, {}).get("greedy", {}).get("runs", {}).get("humaneval")
                   for m in ("base", arm)}
             if all(he.values()):
@@ -183,6 +185,15 @@ def ledger_stage(inputs, pre, ssd, ev, bat) -> tuple[str, list[dict], dict | Non
     comp = comparator_row(inputs, (ev or {}).get("protocol", "he-chat"))
     cpus = int(((ssd or pre or {}).get("machine") or {}).get("cpus") or 2)
     return cost_ledger(rows, comp, cpus), rows, comp
+
+
+def stage_seconds(stage: dict) -> float:
+    """A stage's seconds. A resumed pool/generate stage timed only the invocation that finished
+    it: scaled to all its calls at that invocation's per-call rate (an estimate)."""
+    c = stage.get("counts") or {}
+    done, this = c.get("generated"), c.get("generated_this_invocation")
+    secs = float(stage.get("seconds", 0) or 0)
+    return secs * done / this if done and this and this < done else secs
 
 
 def run_seconds_of_model(m: dict) -> float:

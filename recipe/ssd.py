@@ -226,14 +226,17 @@ class Ctx:
 def pool_generate_stage(ctx: Ctx, s: SSDSettings, args) -> list[dict]:
     """1. Problems written by the model (pool/generated.jsonl, resumable)."""
     from common.mining import MiningConfig, generate_problems
+    from common.results import JsonlLog
     from common.rundir import read_rows
     path = ctx.dir / "pool" / "generated.jsonl"
     cfg = MiningConfig(problem_style=args.problem_style, max_new_tokens=args.pool_max_new_tokens, seed=args.pool_seed)
 
-    def generate():
+    def generate():     # the stage's seconds are this invocation's: count its calls (the cost ledger scales)
+        with JsonlLog(path) as log:
+            before = len(log.rows)
         rows = generate_problems(path, lambda: ctx.slot.get(ctx.sampler), f"r{s.round}", s.pool_size, cfg,
                                  args.pool_seed, ctx.options.progress) if s.pool_size else []
-        return [], {"generated": len(rows)}
+        return [], {"generated": len(rows), "generated_this_invocation": len(rows) - before}
     ctx.book.run("pool/generate", None, generate)
     return read_rows(path)
 

@@ -82,3 +82,16 @@ def test_predeclaration_check_needs_the_same_file_committed_before_training():
     assert changed["ok"] is False and changed["same_sha256"] is False and "NOT SHOWN" in changed["text"]
     dirty = rep.predeclared(th, {"git": {**head, "dirty": True}, "thresholds": {"sha256": th["_sha256"]}})
     assert dirty["ok"] is False and dirty["same_sha256"] is True and "uncommitted" in dirty["text"]
+
+
+@pytest.mark.parametrize("stage, secs", [
+    ({"counts": {"generated": 2400, "generated_this_invocation": 1200}, "seconds": 100.0}, 200.0),  # resumed: scaled
+    ({"counts": {"generated": 2400, "generated_this_invocation": 2400}, "seconds": 100.0}, 100.0),  # one invocation
+    ({"counts": {"generated": 2400, "generated_this_invocation": 0}, "seconds": 1.0}, 1.0),  # nothing new: as timed
+    ({"counts": {"generated": 2400}, "seconds": 100.0}, 100.0),  # older runs: as recorded
+    ({"counts": {"train": 5}, "seconds": 7.5}, 7.5),  # not a generation stage
+    ({}, 0.0),
+])
+def test_stage_seconds_scales_a_resumed_generation_stage(stage, secs):
+    rep = load_script("experiments/ssd_report.py")
+    assert rep.stage_seconds(stage) == pytest.approx(secs)
