@@ -105,6 +105,7 @@ def test_both_arms_trained_and_kept_apart(runs):
     res = json.loads((run / "result.json").read_text())
     assert set(res["arms"]) == {"minimal", "verifier"}
     assert res["pool"]["decontamination"]["n_checked"] >= 4 and res["pool"]["heldout_n"] == 206
+    assert res["stages"]["pool/generate"]["counts"] == {"generated": 1, "generated_this_invocation": 1}
     samples = [json.loads(l) for l in (run / "samples" / "samples.jsonl").read_text().splitlines()]
     passed = {(r["task_id"], r["sample_index"]) for r in samples if r["passed"]}
     assert res["sampling"]["temperature"] == 1.5 and res["sampling"]["top_k"] == 20 and res["sampling"]["top_p"] == 0.8
