@@ -163,10 +163,11 @@ def ledger_stage(inputs, pre, ssd, ev, bat) -> tuple[str, list[dict], dict | Non
     if ssd:
         st = ssd["stages"]
         shared = sum(stage_seconds(st.get(k, {})) for k in ("pool/generate", "pool/verify", "sample"))
+        gen = st.get("pool/generate", {})
+        est = stage_seconds(gen) != gen.get("seconds", 0)
         for arm, a in ssd["arms"].items():
             secs = shared + st.get(f"filter/{arm}", {}).get("seconds", 0) + \
                    float(((a.get("training") or {}).get("timings") or {}).get("total_s", 0) or 0)
-            est = stage_seconds(st.get("pool/generate", {})) != st.get("pool/generate", {}).get("seconds", 0)
             row = {"name": f"SSD {arm} arm (pool + sampling + filter + training"
                            f"{'; pool generation estimated at its last invocation rate' if est else ''})", "seconds": secs}
             he = {m: (ev or {}).get("models", {}).get(m, {}).get("greedy", {}).get("runs", {}).get("humaneval")

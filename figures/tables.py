@@ -734,7 +734,7 @@ def _ssd_heldout(name: str, ev: dict, bat: dict) -> list[str]:
             f"{ev['protocol']}; T_eval tuned per model on {ev['validation']['n']} validation problems; "
             f"{ev['n_samples']} samples per problem at T_eval (unbiased pass@k, 95% bootstrap CI); slices by the base's "
             f"sampled pass rate ({', '.join(f'{s} {c}' for s, c in ev['slice_counts'].items())}). Battery: "
-            f"**`results/{Path(bat['_dir']).name}/`**.\n",
+            f"**`results/{bat['_dir']}/`**.\n",
             f"| model | T_eval | greedy pass@1 | sampled pass@1 | sampled pass@{k} |", "|---|---|---|---|---|"]
     for label, m in ev["models"].items():
         sp = m["sampled"]["pass_at_k"]
@@ -744,14 +744,14 @@ def _ssd_heldout(name: str, ev: dict, bat: dict) -> list[str]:
     rows += ["| arm | probe | base | arm | change | tolerance | alert |", "|---|---|---|---|---|---|---|"]
     for arm, a in bat["arms"].items():
         for probe, e in a["probes"].items():
-            change = e.get("relative_change", e.get("abs_change"))
             if probe == "diversity_at_k":
                 kk = e.get("k")
                 base, new = "–", "–"
                 change = (f"pass@1 {100 * e['pass@1_delta']:+.1f} pp, pass@{kk} {100 * e[f'pass@{kk}_delta']:+.1f} pp"
                           if e["measured"] else e.get("note", "not measured"))
             else:
-                base, new, change = _probe_value(e["base"]), _probe_value(e["adapter"]), _probe_value(change)
+                base, new = _probe_value(e["base"]), _probe_value(e["adapter"])
+                change = _probe_value(e.get("relative_change", e.get("abs_change")))
             alert = "**ALERT**" if e["alert"] else ("not measured" if not e["measured"] else "within")
             rows.append(f"| {arm} | {probe} | {base} | {new} | {change} | {_probe_value(e.get('tolerance'))} | {alert} |")
     return rows + [""]
