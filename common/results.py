@@ -67,6 +67,12 @@ def slug(ref: str) -> str:
     return re.sub(r"[^A-Za-z0-9.+]+", "-", str(ref).rstrip("/").split("/")[-1]).strip("-").lower()
 
 
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to the repository root when it lies inside it, else absolute."""
+    p = Path(path).resolve()
+    return str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else str(p)
+
+
 def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
     """sha256 of a file's bytes (of a .gz itself for gzipped files), read in chunks."""
     h = hashlib.sha256()

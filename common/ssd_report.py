@@ -7,7 +7,7 @@ raises when an evaluated arm has no battery result.
 """
 from __future__ import annotations
 
-from common.results import InputError
+from common.results import InputError, repo_relative
 
 
 def pct(x) -> str:
@@ -104,7 +104,7 @@ def deliverable_b(ssd: dict, th: dict) -> str:
              f"format {tc['format']}, seed {tc['seed']}; mix ratio declared "
              f"{arm.get('mix', {}).get('mix_ratio_declared')} (actual {arm.get('mix', {}).get('mix_ratio_actual')}).",
              f"- Filter: {_filter_text(arm.get('filter'))}.",
-             f"- Anti-collapse battery (pre-declared, {th['_path']}, sha256 {th['_sha256'][:12]}): self-BLEU and n-gram "
+             f"- Anti-collapse battery (pre-declared, {repo_relative(th['_path'])}, sha256 {th['_sha256'][:12]}): self-BLEU and n-gram "
              f"repetition +{bt['self_bleu']['max_relative_rise']:.0%}, median length ±{bt['length']['max_relative_drift']:.0%}, "
              f"pass@{bt['diversity_at_k']['k']} falling while pass@1 rises, style (comment share "
              f"±{bt['style']['comment_share_max_abs_drift']}, docstring rate ±{bt['style']['docstring_rate_max_abs_drift']}), "

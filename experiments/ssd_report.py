@@ -115,14 +115,13 @@ def predeclared(th: dict, ssd: dict | None) -> dict:
     (same sha256), and the commit that added the file is an ancestor of (or is) the commit the SSD
     run was trained at, with no uncommitted change to tracked files then."""
     import subprocess
-    from common.results import REPO_ROOT
+    from common.results import REPO_ROOT, repo_relative
     if not ssd:
         return {"ok": None, "text": "Thresholds pre-declaration: no SSD run to check."}
 
     def git(*a):
         return subprocess.run(["git", *a], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
-    path = Path(th["_path"]).resolve()
-    rel = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    rel = repo_relative(th["_path"])
     added = git("log", "--diff-filter=A", "--format=%H", "--", rel).stdout.split()
     run_commit, dirty = (ssd.get("git") or {}).get("commit"), (ssd.get("git") or {}).get("dirty")
     same = (ssd.get("thresholds") or {}).get("sha256") == th["_sha256"]

@@ -207,3 +207,14 @@ def test_math_tables_read_evaluations_recipes_and_untrained_runs():
     assert tables.READERS["math_compare"](empty, {}) == "no adapter: no training records (0 records)"
     assert tables.READERS["math_compare"](star, {}) == "procedural (star): 20.0 → 50.0, delta pp +30.0 [+20.0, +40.0], p=0.5 (n=10)"
     assert tables.math_table({}) == "_no math evaluation yet_"
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("data/ssd_thresholds.json", "data/ssd_thresholds.json"),
+    ("data/../data/ssd_thresholds.json", "data/ssd_thresholds.json"),
+    ("/tmp/elsewhere.json", "/tmp/elsewhere.json"),
+])
+def test_repo_relative(path, expected):
+    from common.results import REPO_ROOT, repo_relative
+    p = path if path.startswith("/") else REPO_ROOT / path
+    assert repo_relative(p) == expected
