@@ -175,6 +175,27 @@ def heldout_rows(ev: dict, bat: dict) -> list[str]:
     return rows
 
 
+def tuning_rows(ev: dict) -> list[str]:
+    """Per model: validation pass@1 at each temperature of the grid, its T_eval, and a note when
+    T_eval sits at an edge of the grid (the optimum may lie outside what was searched)."""
+    models = ev["models"]
+    grid = [r["t"] for r in next(iter(models.values()))["tuning"]["grid"]]
+    rows = ["| model | " + " | ".join(f"T {t:g}" for t in grid) + " | T_eval |", "|---" * (len(grid) + 2) + "|"]
+    edge = []
+    for label, m in models.items():
+        tu = m["tuning"]
+        by_t = {r["t"]: f"{100 * r['pass@1']['mean']:.1f}" for r in tu["grid"]}
+        rows.append(f"| {label} | " + " | ".join(by_t.get(t, "—") for t in grid) + f" | {tu['t_eval']:g} |")
+        if tu["t_eval"] in (min(grid), max(grid)):
+            edge.append(label)
+    tu = next(iter(models.values()))["tuning"]
+    head = (f"T_eval tuning: validation pass@1 (%) on {tu['val_n']} validation prompts disjoint from the held-out "
+            f"set, {tu['val_samples']} samples each:")
+    tail = ([f"T_eval is at the edge of the grid for {', '.join(edge)}: the best temperature may lie outside it."]
+            if edge else [])
+    return [head, ""] + rows + [""] + tail
+
+
 def deliverable_e(ev: dict | None, bat: dict | None, inputs: dict, base_sha: str | None) -> str:
     check_battery_beside(ev, bat)
     lines = ["## E. Promotion plan", ""]
@@ -182,7 +203,7 @@ def deliverable_e(ev: dict | None, bat: dict | None, inputs: dict, base_sha: str
         base = ev["models"]["base"]
         lines += [f"Held-out results ({ev['heldout']['description']}; base T_eval {base['t_eval']:g}, greedy pass@1 "
                   f"{ci_text(base['greedy']['pass_at_k']['pass@1'])}; each arm paired against the base, battery beside):",
-                  ""] + heldout_rows(ev, bat) + [""]
+                  ""] + heldout_rows(ev, bat) + [""] + tuning_rows(ev) + [""]
     else:
         lines += ["Held-out results: not yet measured (evals/ssd_eval.py).", ""]
     fc = inputs.get("failure_cost", {})

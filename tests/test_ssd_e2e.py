@@ -175,6 +175,7 @@ def test_eval_battery_and_report(runs):
     for head in ("## A.", "## B.", "## C.", "## D.", "## E.", "## Cost ledger", "Thresholds pre-declaration"):
         assert head in md
     assert "| minimal |" in md and "| verifier |" in md and "Acceptance rate" in md
+    assert "T_eval tuning: validation pass@1" in md and "| base | " in md
     rep = json.loads((root / "report" / "report.json").read_text())
     assert set(rep["round2_gates"]) == {"minimal", "verifier"} and set(rep["arms"]) == {"minimal", "verifier"}
 

@@ -6,7 +6,7 @@ import pytest
 
 from common.results import InputError
 from common.ssd_eval import best_temperature, compare_arm, deltas_for_battery, slices_of
-from common.ssd_report import check_battery_beside, cost_ledger, pareto
+from common.ssd_report import check_battery_beside, cost_ledger, pareto, tuning_rows
 from conftest import load_script
 
 
@@ -95,3 +95,21 @@ def test_predeclaration_check_needs_the_same_file_committed_before_training():
 def test_stage_seconds_scales_a_resumed_generation_stage(stage, secs):
     rep = load_script("experiments/ssd_report.py")
     assert rep.stage_seconds(stage) == pytest.approx(secs)
+
+
+def _tuning(pass1: dict) -> dict:
+    grid = [{"t": t, "pass@1": {"mean": v}} for t, v in pass1.items()]
+    return {"grid": grid, "t_eval": best_temperature(grid), "val_n": 41, "val_samples": 4}
+
+
+@pytest.mark.parametrize("base, arm, edge", [
+    ({0.2: 0.909, 0.6: 0.89, 1.0: 0.823}, {0.2: 0.80, 0.6: 0.85, 1.0: 0.70}, "base"),
+    ({0.2: 0.5, 0.6: 0.6, 1.0: 0.4}, {0.2: 0.5, 0.6: 0.55, 1.0: 0.4}, None),
+    ({0.2: 0.5, 0.6: 0.6, 1.0: 0.7}, {0.2: 0.8, 0.6: 0.6, 1.0: 0.4}, "base, minimal"),
+])
+def test_tuning_rows_show_the_grid_and_flag_an_edge_optimum(base, arm, edge):
+    ev = {"models": {"base": {"tuning": _tuning(base)}, "minimal": {"tuning": _tuning(arm)}}}
+    text = "\n".join(tuning_rows(ev))
+    assert "41 validation prompts" in text and "4 samples each" in text
+    assert "| base | " + " | ".join(f"{100 * v:.1f}" for v in base.values()) in text
+    assert ("edge of the grid for " + edge in text) if edge else ("edge" not in text)
