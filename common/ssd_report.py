@@ -202,7 +202,8 @@ def deliverable_e(ev: dict | None, bat: dict | None, inputs: dict, base_sha: str
     if ev:
         base = ev["models"]["base"]
         lines += [f"Held-out results ({ev['heldout']['description']}; base T_eval {base['t_eval']:g}, greedy pass@1 "
-                  f"{ci_text(base['greedy']['pass_at_k']['pass@1'])}; each arm paired against the base, battery beside):",
+                  f"{ci_text(base['greedy']['pass_at_k']['pass@1'])}; each arm paired against the base, battery beside; "
+                  f"difficulty slices from {ev.get('slice_source', 'the base model’s own held-out samples')}):",
                   ""] + heldout_rows(ev, bat) + [""] + tuning_rows(ev) + [""]
     else:
         lines += ["Held-out results: not yet measured (evals/ssd_eval.py).", ""]

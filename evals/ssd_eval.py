@@ -6,7 +6,8 @@ each arm paired against the base (the SSD result must beat the best-tuned base, 
 Not a PAPER.md claim: seed 003's evaluation of recipe/ssd.py's arms.
 
 Full command (embedded 0.5B model; the arms and the validation split come from the SSD run):
-    python evals/ssd_eval.py --ssd-run results/ssd_qwen05b --run-name ssd_eval_qwen05b
+    python evals/ssd_eval.py --ssd-run results/ssd_qwen05b --slices-from results/ssd_precondition_qwen05b \\
+        --run-name ssd_eval_qwen05b
 Quick command (SmolLM2, 2 tasks per set, 2 temperatures):
     python evals/ssd_eval.py --ssd-run results/ssd_quick --model smollm2-135m-instruct --limit 2 --val-limit 2 \\
         --t-grid 0.6,1.0 --val-samples 2 --n-samples 2 --max-new-tokens 48 --run-name ssd_eval_quick
@@ -21,7 +22,8 @@ Stages, per model (``base`` and each arm), each an evaluation run directory unde
 result.json: per model the tuning grid, T_eval, greedy and sampled pass@k with intervals; per arm
 (``arms.minimal``, ``arms.verifier``: never merged) the paired comparison with the base — greedy
 pass@1 (Wilson intervals both sides, McNemar, paired bootstrap), sampled pass@1 and pass@k deltas
-— overall and per slice (the base's sampled pass rate: hard < 0.3 <= medium < 0.7 <= easy).
+— overall and per slice (the base's sampled pass rate, from ``--slices-from``'s independent samples
+when given: hard < 0.3 <= medium < 0.7 <= easy).
 Expect for the 0.5B model on 2 cores: 206 greedy problems ≈ 10-25 min per model; 206 x 10 samples ≈
 1-2.5 h per model; the grid ≈ 5 T x val x 4 samples (≈ 10-20 min per model for ~50 val problems).
 
@@ -47,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_arm_args(g)
     g.add_argument("--val-file", default=None, help="validation problems file (default: <ssd-run>/pool/val.jsonl)")
     g.add_argument("--heldout", default="humaneval,problems", help="held-out benchmarks (default humaneval,problems)")
+    g.add_argument("--slices-from", default=None,
+                   help="a precondition run (evals/ssd_precondition.py) whose base samples, drawn independently of "
+                        "this evaluation, set each held-out problem's difficulty slice (default: the base's own "
+                        "held-out samples at T_eval, whose per-slice deltas carry regression to the mean)")
     g.add_argument("--runs", default=None, help="comma-separated finished evaluation runs to read when their settings match")
     g = p.add_argument_group("T_eval tuning and sampling")
     g.add_argument("--t-grid", default="0.2,0.4,0.6,0.8,1.0", help="temperatures tried on the validation split")
@@ -92,6 +98,8 @@ def _main(argv) -> int:
     grid = comma_list(args.t_grid, "--t-grid", float)
     if not grid or min(grid) <= 0:
         raise InputError("--t-grid needs temperatures > 0")
+    if args.slices_from and not any(Path(args.slices_from).glob("*/samples.jsonl")):
+        raise InputError(f"--slices-from {args.slices_from}: no <bench>/samples.jsonl there (a precondition run?)")
     th = load_thresholds(args.thresholds)
     held = heldout_set([{"bench": b.strip()} for b in args.heldout.split(",") if b.strip()], args.limit)
     val = load_tasks("problems", limit=args.val_limit, path=val_file)
@@ -169,15 +177,38 @@ def heldout_stage(ctx: EvalCtx, label: str, adapter, held: dict, t_eval: float |
     return {"t": t_eval, "outcomes": outcomes, "runs": runs}
 
 
+def difficulty_slices(slices_from: str | None, base_sampled: dict, cuts) -> tuple[dict, str]:
+    """Each held-out problem's slice and where it came from: the base samples of a precondition
+    run (every ``<run>/<bench>/samples.jsonl``; they must cover every held-out problem), else
+    the base's own held-out samples, the same draws the deltas compare."""
+    from common.ssd import outcomes_of
+    from common.ssd_eval import slices_of
+    if not slices_from:
+        return (slices_of(base_sampled, cuts), "the base model's own held-out samples at T_eval (the draws the "
+                "deltas compare: per-slice deltas carry regression to the mean)")
+    outcomes = {}
+    for d in sorted(p.parent for p in Path(slices_from).glob("*/samples.jsonl")):
+        outcomes.update(outcomes_of(d))
+    missing = sorted(set(base_sampled) - set(outcomes))
+    if missing:
+        raise InputError(f"--slices-from {slices_from}: no samples for {len(missing)} held-out problems "
+                         f"(first: {missing[0]})")
+    n = min(len(outcomes[t]) for t in base_sampled)
+    return (slices_of({t: outcomes[t] for t in base_sampled}, cuts),
+            f"the base model's samples in {slices_from} (at least {n} per problem, drawn independently of this "
+            f"evaluation)")
+
+
 def summary_stage(ctx: EvalCtx, per_model: dict, held: dict, val: tuple, th: dict) -> dict:
     """pass@k per model; each arm against the base, overall and per slice."""
     from common.metrics import ks_for, pass_at_k_summary
     from common.ssd import describe_heldout
-    from common.ssd_eval import compare_arm, slices_of
+    from common.ssd_eval import compare_arm
     n = ctx.args.n_samples
     ks = sorted({1, min(n, th["battery"]["diversity_at_k"]["k"]), n})
     base = per_model["base"]
-    slice_of = slices_of(base["sampled"]["outcomes"], th["precondition"]["difficulty_thresholds"])
+    slice_of, slice_source = difficulty_slices(ctx.args.slices_from, base["sampled"]["outcomes"],
+                                               th["precondition"]["difficulty_thresholds"])
     models = {}
     for label, m in per_model.items():
         models[label] = {"adapter": m["adapter"], "tuning": m["tuning"], "t_eval": m["tuning"]["t_eval"],
@@ -194,6 +225,7 @@ def summary_stage(ctx: EvalCtx, per_model: dict, held: dict, val: tuple, th: dic
     return {**ctx.invocation.provenance(), "heldout": {"description": describe_heldout(held), "n": held["n"]},
             "validation": {"n": len(val[0]), "dataset": val[1]}, "protocol": ctx.args.protocol,
             "n_samples": n, "ks": ks, "thresholds_sha256": th["_sha256"],
+            "slice_source": slice_source,
             "slice_counts": {s: sum(1 for v in slice_of.values() if v == s) for s in ("hard", "medium", "easy")},
             "models": models, "arms": arms}
 

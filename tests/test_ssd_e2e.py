@@ -70,7 +70,8 @@ def runs(tmp_path_factory):
     ssd_args = [*MODEL, "--pool-file", str(_pool_file(root)), *SSD_ARGS]
     out["ssd"] = _run("recipe/ssd.py", *ssd_args, root=root)
     out["ssd_again"] = _run("recipe/ssd.py", *ssd_args, root=root)
-    out["eval"] = _run("evals/ssd_eval.py", "--ssd-run", str(root / "ssd"), *MODEL, "--heldout", "problems",
+    out["eval"] = _run("evals/ssd_eval.py", "--ssd-run", str(root / "ssd"), "--slices-from", str(root / "pre"),
+                       *MODEL, "--heldout", "problems",
                        "--limit", "1", "--val-limit", "1", "--t-grid", "1.0", "--val-samples", "2", "--n-samples", "2",
                        "--max-new-tokens", "24", "--workers", "1", "--run-name", "eval", root=root)
     th, probes = _small_battery_files(root)
@@ -157,6 +158,7 @@ def test_eval_battery_and_report(runs):
     ev = json.loads((root / "eval" / "result.json").read_text())
     assert set(ev["models"]) == {"base", "minimal", "verifier"} and set(ev["arms"]) == {"minimal", "verifier"}
     assert not {"greedy", "sampled", "comparison"} & set(ev)
+    assert "drawn independently" in ev["slice_source"] and sum(ev["slice_counts"].values()) == 1
     for m in ev["models"].values():
         assert m["t_eval"] == 1.0 and m["tuning"]["val_n"] == 1
     for a in ev["arms"].values():

@@ -113,3 +113,22 @@ def test_tuning_rows_show_the_grid_and_flag_an_edge_optimum(base, arm, edge):
     assert "41 validation prompts" in text and "4 samples each" in text
     assert "| base | " + " | ".join(f"{100 * v:.1f}" for v in base.values()) in text
     assert ("edge of the grid for " + edge in text) if edge else ("edge" not in text)
+
+
+def _samples(d, rows):
+    d.mkdir(parents=True)
+    (d / "samples.jsonl").write_text("".join(json.dumps({"task_id": t, "sample_index": i, "completion": "", "passed": v}) + "\n"
+                                             for t, vs in rows.items() for i, v in enumerate(vs)))
+
+
+def test_difficulty_slices_come_from_independent_samples_when_given(tmp_path):
+    ev = load_script("evals/ssd_eval.py")
+    base = {"a": [True, True], "b": [False, False]}
+    sl, src = ev.difficulty_slices(None, base, (0.3, 0.7))
+    assert sl == {"a": "easy", "b": "hard"} and "regression to the mean" in src
+    _samples(tmp_path / "pre" / "humaneval", {"a": [False] * 4, "x": [True] * 4})
+    _samples(tmp_path / "pre" / "problems", {"b": [True, True, False, True]})
+    sl, src = ev.difficulty_slices(str(tmp_path / "pre"), base, (0.3, 0.7))
+    assert sl == {"a": "hard", "b": "easy"} and "at least 4 per problem" in src
+    with pytest.raises(InputError, match="no samples for 1 held-out problems"):
+        ev.difficulty_slices(str(tmp_path / "pre"), {**base, "c": [True]}, (0.3, 0.7))
