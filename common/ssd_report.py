@@ -179,7 +179,8 @@ def tuning_rows(ev: dict) -> list[str]:
     """Per model: validation pass@1 at each temperature of the grid, its T_eval, and a note when
     T_eval sits at an edge of the grid (the optimum may lie outside what was searched)."""
     models = ev["models"]
-    grid = [r["t"] for r in next(iter(models.values()))["tuning"]["grid"]]
+    first = next(iter(models.values()))["tuning"]
+    grid = [r["t"] for r in first["grid"]]
     rows = ["| model | " + " | ".join(f"T {t:g}" for t in grid) + " | T_eval |", "|---" * (len(grid) + 2) + "|"]
     edge = []
     for label, m in models.items():
@@ -188,9 +189,8 @@ def tuning_rows(ev: dict) -> list[str]:
         rows.append(f"| {label} | " + " | ".join(by_t.get(t, "—") for t in grid) + f" | {tu['t_eval']:g} |")
         if tu["t_eval"] in (min(grid), max(grid)):
             edge.append(label)
-    tu = next(iter(models.values()))["tuning"]
-    head = (f"T_eval tuning: validation pass@1 (%) on {tu['val_n']} validation prompts disjoint from the held-out "
-            f"set, {tu['val_samples']} samples each:")
+    head = (f"T_eval tuning: validation pass@1 (%) on {first['val_n']} validation prompts disjoint from the held-out "
+            f"set, {first['val_samples']} samples each:")
     tail = ([f"T_eval is at the edge of the grid for {', '.join(edge)}: the best temperature may lie outside it."]
             if edge else [])
     return [head, ""] + rows + [""] + tail
