@@ -19,7 +19,8 @@ Writes results/<run>/<model>.jsonl (one row per probe with its samples; resumabl
 seeds) and result.json: the thresholds file's sha256, the probe set's sha256, every model's probe
 values, and per arm (``arms.minimal`` / ``arms.verifier``, never merged) every probe with base
 value, arm value, change, tolerance and alert, the list of alerts, unmeasured probes and
-``all_within``. A probe that could not be measured (e.g. no --eval-result) is never "within".
+``all_within``; timings sum the probe generation over every invocation (invocations.jsonl). A
+probe that could not be measured (e.g. no --eval-result) is never "within".
 Expect ~20 probes x 4 samples x <= 256 tokens ≈ 2-4 min per model for the 0.5B model on 2 cores.
 
 Deviations from seed 003: the probe set is ours (12 original code prompts in the evaluation's
@@ -64,7 +65,7 @@ def _main(argv) -> int:
     from common.evaluation import Invocation
     from common.models import resolve_model
     from common.results import REPO_ROOT, file_sha256, results_root, slug, write_json_atomic
-    from common.rundir import open_run_dir
+    from common.rundir import open_run_dir, record_invocation
     from common.runtime import ModelConfig
     from common.ssd import arm_adapters, load_json_file, load_thresholds
     from common.ssd_battery import load_probes
@@ -76,11 +77,17 @@ def _main(argv) -> int:
     params = probe_params(bt["probe_sampling"], args.max_new_tokens)
     slot = ModelSlot(resolve_model(args.model), ModelConfig.from_args(args))
     run_dir = Path(args.out_dir or results_root()) / (args.run_name or f"ssd_battery_{slug(args.model)}")
+    if args.overwrite:
+        for label in evaluate:
+            (run_dir / f"{label}.jsonl").unlink(missing_ok=True)
     open_run_dir(run_dir, {"models": {k: slot.info(v) for k, v in evaluate.items()}, "sampling": params.to_dict(),
                            "probes_sha256": file_sha256(probes_path), "protocol": args.protocol}, args.overwrite)
+    done_before, t_gen = probe_rows_done(run_dir, evaluate), time.time()
     values = {label: sample_stage(run_dir, slot, label, adapter, probes, params, args)
               for label, adapter in evaluate.items()}
     slot.release()
+    generated = probe_rows_done(run_dir, evaluate) - done_before
+    timed = record_invocation(run_dir, time.time() - t_gen, generated, len(probes) * len(evaluate))
     ev = load_json_file(args.eval_result, "--eval-result") if args.eval_result else None
     result = {**Invocation(__file__, argv, vars(args)).provenance(),
               "thresholds": {"path": th["_path"], "sha256": th["_sha256"], "battery": bt},
@@ -90,13 +97,19 @@ def _main(argv) -> int:
               "sampling": params.to_dict(), "protocol": args.protocol,
               "eval_result": args.eval_result, "values": values,
               "arms": alert_stage(values, evaluate, ev, bt),
-              "timings": {"total_s_this_invocation": round(time.time() - t0, 1)}}
+              "timings": {"total_s_this_invocation": round(time.time() - t0, 1), **timed}}
     write_json_atomic(run_dir / "result.json", result)
     for arm, a in result["arms"].items():
         print(f"{arm}: alerts {a['alerts'] or 'none'}; unmeasured {a['unmeasured'] or 'none'}; "
               f"all within: {a['all_within']}")
     print(f"results: {run_dir}")
     return 0
+
+
+def probe_rows_done(run_dir: Path, models) -> int:
+    """Probe rows (one per probe and model) already in the run's <model>.jsonl files."""
+    from common.results import read_jsonl
+    return sum(len(read_jsonl(p)) for p in (run_dir / f"{m}.jsonl" for m in models) if p.is_file())
 
 
 def probe_params(ps: dict, max_new_tokens: int | None):

@@ -169,6 +169,8 @@ def test_eval_battery_and_report(runs):
     for a in bat["arms"].values():
         assert set(a["probes"]) == {"self_bleu", "ngram_repetition", "length", "diversity_at_k", "style", "refusal"}
         assert a["probes"]["diversity_at_k"]["measured"]
+    assert bat["timings"]["invocations"] == 1 and bat["timings"]["tasks_generated_untimed"] == 0
+    assert bat["timings"]["generation_s_all_invocations"] > 0
     p = _run("experiments/ssd_report.py", "--inputs", "data/ssd_inputs_qwen05b.json", "--precondition", str(root / "pre"),
              "--ssd-run", str(root / "ssd"), "--eval", str(root / "eval"), "--battery", str(root / "battery"),
              "--run-name", "report", root=root, quiet=False)

@@ -97,6 +97,19 @@ def test_stage_seconds_scales_a_resumed_generation_stage(stage, secs):
     assert rep.stage_seconds(stage) == pytest.approx(secs)
 
 
+@pytest.mark.parametrize("timings, n_tasks, secs, estimated", [
+    ({"generation_s_all_invocations": 600.0, "tasks_generated_untimed": 0, "scoring_s": 10.0}, 164, 610.0, False),
+    ({"generation_s_all_invocations": 600.0, "tasks_generated_untimed": 100, "scoring_s": 0.0}, 200, 1200.0, True),
+    ({"generation_s": 50.0, "scoring_s": 5.0}, 10, 55.0, False),  # older runs: one invocation, as recorded
+    ({"generation_s_all_invocations": 0.0, "tasks_generated_untimed": 10, "scoring_s": 1.0}, 10, 1.0, True),  # none timed
+    ({}, 0, 0.0, False),
+])
+def test_run_seconds_costs_untimed_tasks_at_the_timed_rate(timings, n_tasks, secs, estimated):
+    rep = load_script("experiments/ssd_report.py")
+    got = rep.run_seconds({"timings": timings, "metrics": {"n_tasks": n_tasks}})
+    assert got[0] == pytest.approx(secs) and got[1] is estimated
+
+
 def _tuning(pass1: dict) -> dict:
     grid = [{"t": t, "pass@1": {"mean": v}} for t, v in pass1.items()]
     return {"grid": grid, "t_eval": best_temperature(grid), "val_n": 41, "val_samples": 4}
