@@ -171,7 +171,7 @@ def ledger_stage(inputs, pre, ssd, ev, bat) -> tuple[str, list[dict], dict | Non
     rows = []
     if pre:
         secs, est = dirs_seconds(r["run_dir"] for r in pre["heldout"]["runs"].values())
-        rows.append({"name": f"precondition sampling{ESTIMATED if est else ''}", "seconds": secs})
+        rows.append({"name": f"precondition sampling{f' ({ESTIMATED[2:]})' if est else ''}", "seconds": secs})
     if ssd:
         st = ssd["stages"]
         shared = sum(stage_seconds(st.get(k, {})) for k in ("pool/generate", "pool/verify", "sample"))
