@@ -732,9 +732,9 @@ def _ssd_heldout(name: str, ev: dict, bat: dict) -> list[str]:
     k = max(ev["ks"])
     rows = [f"**`results/{name}/`** — held-out {ev['heldout']['description']} (n={ev['heldout']['n']}), protocol "
             f"{ev['protocol']}; T_eval tuned per model on {ev['validation']['n']} validation problems; "
-            f"{ev['n_samples']} samples per problem at T_eval (unbiased pass@k, 95% bootstrap CI); slices by the base's "
-            f"sampled pass rate ({', '.join(f'{s} {c}' for s, c in ev['slice_counts'].items())}). Battery: "
-            f"**`results/{bat['_dir']}/`**.\n",
+            f"{ev['n_samples']} samples per problem at T_eval (unbiased pass@k, 95% bootstrap CI); difficulty slices "
+            f"({', '.join(f'{s} {c}' for s, c in ev['slice_counts'].items())}) from "
+            f"{ev.get('slice_source', 'the base samples')}. Battery: **`results/{bat['_dir']}/`**.\n",
             f"| model | T_eval | greedy pass@1 | sampled pass@1 | sampled pass@{k} |", "|---|---|---|---|---|"]
     for label, m in ev["models"].items():
         sp = m["sampled"]["pass_at_k"]
@@ -751,9 +751,29 @@ def _ssd_heldout(name: str, ev: dict, bat: dict) -> list[str]:
                           if e["measured"] else e.get("note", "not measured"))
             else:
                 base, new = _probe_value(e["base"]), _probe_value(e["adapter"])
-                change = _probe_value(e.get("relative_change", e.get("abs_change")))
+                rel = e.get("relative_change")
+                change = (f"{100 * rel:+.1f}%" if isinstance(rel, float) else
+                          _probe_value(rel if "relative_change" in e else e.get("abs_change")))
             alert = "**ALERT**" if e["alert"] else ("not measured" if not e["measured"] else "within")
             rows.append(f"| {arm} | {probe} | {base} | {new} | {change} | {_probe_value(e.get('tolerance'))} | {alert} |")
+    return rows + [""] + _ssd_gate_rows(ev, bat)
+
+
+def _ssd_gate_rows(ev: dict, bat: dict) -> list[str]:
+    """The round-2 gate per arm (common.ssd.round2_gate) under the thresholds file the evaluation
+    recorded; nothing when that file has changed since."""
+    from common.ssd import load_thresholds, round2_gate
+    th = load_thresholds()
+    if th["_sha256"] != ev.get("thresholds_sha256"):
+        return ["Round-2 gate: not shown (the thresholds file changed since this evaluation).", ""]
+    g = th["round2_gate"]
+    rows = [f"Round-2 gate (greedy pass@1 lift ≥ {g['min_lift_pp']:g} pp with non-overlapping 95% intervals, every "
+            f"battery probe within):", ""]
+    for arm in ev["arms"]:
+        d = round2_gate(arm, ev, bat, g)
+        failed = "; ".join(c["detail"] for c in d["conditions"] if not c["ok"])
+        rows.append(f"- {arm}: **{'PASS: round 2 may run' if d['passed'] else 'STOP: no round 2'}**"
+                    f"{f' ({failed})' if failed else ''}")
     return rows + [""]
 
 
