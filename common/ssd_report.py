@@ -161,17 +161,19 @@ def deliverable_d(gates: dict, th: dict) -> str:
 def heldout_rows(ev: dict, bat: dict) -> list[str]:
     """Per arm: greedy and sampled deltas, per slice, and the battery's alerts in the same row."""
     rows = ["| arm | T_eval | greedy pass@1 (arm) | Δ greedy pass@1 | Δ sampled pass@1 | Δ sampled pass@k | "
-            "hard / medium / easy Δ greedy | battery alerts |", "|---|---|---|---|---|---|---|---|"]
+            "hard / medium / easy Δ greedy | hard / medium / easy Δ sampled pass@1 | battery alerts |",
+            "|---|---|---|---|---|---|---|---|---|"]
     k = max(ev["ks"])
     for arm, a in ev["arms"].items():
         b = bat["arms"][arm]
-        sl = " / ".join(delta_text(a["by_slice"][s]["greedy"]) for s in ("hard", "medium", "easy"))
+        sl, sl_s = (" / ".join(delta_text(a["by_slice"][s].get(m)) for s in ("hard", "medium", "easy"))
+                    for m in ("greedy", "sampled_pass@1"))
         alerts = ", ".join(b["alerts"]) or "none"
         if b["unmeasured"]:
             alerts += f" (unmeasured: {', '.join(b['unmeasured'])})"
         rows.append(f"| {arm} | {a['t_eval']:g} | {ci_text(a['greedy']['pass@1'])} | "
                     f"{delta_text(a['greedy']['comparison'])} | {delta_text(a['sampled']['pass@1']['comparison'])} | "
-                    f"pass@{k} {delta_text(a['sampled'][f'pass@{k}']['comparison'])} | {sl} | {alerts} |")
+                    f"pass@{k} {delta_text(a['sampled'][f'pass@{k}']['comparison'])} | {sl} | {sl_s} | {alerts} |")
     return rows
 
 

@@ -194,5 +194,6 @@ def test_reproduce_ssd_table_reads_the_results_and_hides_deltas_without_a_batter
     for arm in ("minimal", "verifier"):
         assert f"| {arm} | self_bleu |" in md and f"| {arm} | refusal |" in md
     assert "Δ greedy pass@1" in md and "no battery result reads" not in md
+    assert "hard / medium / easy Δ sampled pass@1" in md and "Round-2 gate" in md and "STOP: no round 2" in md
     without = tables.ssd_table({k: v for k, v in res.items() if k != "battery"})
     assert "`results/eval/`: no battery result reads this evaluation" in without and "Δ greedy pass@1" not in without
