@@ -74,12 +74,13 @@ def _main(argv) -> int:
     md = render(inputs, th, {"pre": pre, "ssd": ssd, "ev": ev, "bat": bat, "r2": r2}, gates,
                 ledger + "\n\n" + declared["text"])
     out = Path(args.out_dir or results_root()) / args.run_name
+    provenance = Invocation(__file__, argv, vars(args)).provenance()  # before report.md changes the tree
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(md + "\n")
     files = {k: v for k, v in (("precondition", args.precondition), ("ssd_run", args.ssd_run), ("eval", args.eval),
                                ("battery", args.battery), ("round2", args.round2)) if v}
     write_json_atomic(out / "report.json", {
-        **Invocation(__file__, argv, vars(args)).provenance(),
+        **provenance,
         "inputs": {"path": args.inputs, "sha256": file_sha256(args.inputs)},
         "thresholds": {"path": th["_path"], "sha256": th["_sha256"]}, "result_dirs": files,
         "verdict": pre["verdict"] if pre else None, "round2_gates": gates, "thresholds_predeclared": declared,
