@@ -77,11 +77,11 @@ def _main(argv) -> int:
     params = probe_params(bt["probe_sampling"], args.max_new_tokens)
     slot = ModelSlot(resolve_model(args.model), ModelConfig.from_args(args))
     run_dir = Path(args.out_dir or results_root()) / (args.run_name or f"ssd_battery_{slug(args.model)}")
-    if args.overwrite:
-        for label in evaluate:
-            (run_dir / f"{label}.jsonl").unlink(missing_ok=True)
     open_run_dir(run_dir, {"models": {k: slot.info(v) for k, v in evaluate.items()}, "sampling": params.to_dict(),
                            "probes_sha256": file_sha256(probes_path), "protocol": args.protocol}, args.overwrite)
+    if args.overwrite:  # under the run's lock: the probe samples go too
+        for label in evaluate:
+            (run_dir / f"{label}.jsonl").unlink(missing_ok=True)
     done_before, t_gen = probe_rows_done(run_dir, evaluate), time.time()
     values = {label: sample_stage(run_dir, slot, label, adapter, probes, params, args)
               for label, adapter in evaluate.items()}
