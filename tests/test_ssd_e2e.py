@@ -197,3 +197,17 @@ def test_reproduce_ssd_table_reads_the_results_and_hides_deltas_without_a_batter
     assert "hard / medium / easy Δ sampled pass@1" in md and "Round-2 gate" in md and "STOP: no round 2" in md
     without = tables.ssd_table({k: v for k, v in res.items() if k != "battery"})
     assert "`results/eval/`: no battery result reads this evaluation" in without and "Δ greedy pass@1" not in without
+
+
+@pytest.mark.model
+def test_battery_overwrite_samples_the_probes_again(runs):
+    """Runs last: --overwrite regenerates the probe samples (a kept file would generate nothing and
+    leave the invocation log empty) and the same seeds give the same samples."""
+    root = runs["root"]
+    before = {m: (root / "battery" / f"{m}.jsonl").read_text() for m in ("base", "minimal", "verifier")}
+    th, probes = root / "th.json", root / "probes.jsonl"
+    _ok(_run("evals/ssd_battery.py", "--ssd-run", str(root / "ssd"), "--thresholds", str(th), "--probes", str(probes),
+             *MODEL, "--run-name", "battery", "--overwrite", root=root))
+    t = json.loads((root / "battery" / "result.json").read_text())["timings"]
+    assert t["invocations"] == 1 and t["tasks_generated_untimed"] == 0
+    assert before == {m: (root / "battery" / f"{m}.jsonl").read_text() for m in before}
