@@ -151,11 +151,16 @@ def deliverable_d(gates: dict, th: dict) -> str:
              f"- Fresh prompt pool: {g['fresh_pool']}.", f"- Fresh held-out slice: {g['fresh_heldout']}.", ""]
     if not gates:
         return "\n".join(lines + ["No gate decision: the held-out evaluation or the battery is missing."])
-    lines += ["| arm | decision | conditions |", "|---|---|---|"]
+    return "\n".join(lines + gate_rows(gates))
+
+
+def gate_rows(gates: dict) -> list[str]:
+    """The decision table of :func:`common.ssd.round2_gate` results, one row per arm."""
+    rows = ["| arm | decision | conditions |", "|---|---|---|"]
     for arm, d in gates.items():
         cond = "; ".join(f"{'✓' if c['ok'] else '✗'} {c['name']}: {c['detail']}" for c in d["conditions"])
-        lines.append(f"| {arm} | {'PASS: round 2 allowed' if d['passed'] else 'STOP: no round 2'} | {cond} |")
-    return "\n".join(lines)
+        rows.append(f"| {arm} | {'PASS: round 2 allowed' if d['passed'] else 'STOP: no round 2'} | {cond} |")
+    return rows
 
 
 def heldout_rows(ev: dict, bat: dict) -> list[str]:

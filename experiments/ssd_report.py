@@ -157,7 +157,7 @@ def dirs_seconds(dirs) -> tuple[float, bool]:
     return sum(s for s, _ in timed), any(e for _, e in timed)
 
 
-ESTIMATED = "; untimed tasks of resumed runs costed at their run's timed rate"
+ESTIMATED = "untimed tasks of resumed runs costed at their run's timed rate"
 
 
 def humaneval_gain(base_dir: str, other_dir: str) -> dict:
@@ -172,7 +172,7 @@ def ledger_stage(inputs, pre, ssd, ev, bat) -> tuple[str, list[dict], dict | Non
     rows = []
     if pre:
         secs, est = dirs_seconds(r["run_dir"] for r in pre["heldout"]["runs"].values())
-        rows.append({"name": f"precondition sampling{f' ({ESTIMATED[2:]})' if est else ''}", "seconds": secs})
+        rows.append({"name": f"precondition sampling{f' ({ESTIMATED})' if est else ''}", "seconds": secs})
     if ssd:
         st = ssd["stages"]
         shared = sum(stage_seconds(st.get(k, {})) for k in ("pool/generate", "pool/verify", "sample"))
@@ -193,8 +193,8 @@ def ledger_stage(inputs, pre, ssd, ev, bat) -> tuple[str, list[dict], dict | Non
             rows.append(row)
     if ev:
         secs, est = dirs_seconds(d for m in ev["models"].values() for d in model_run_dirs(m))
-        rows.append({"name": f"held-out evaluation (T_eval grid, greedy, sampled; all models{ESTIMATED if est else ''})",
-                     "seconds": secs})
+        note = f"; {ESTIMATED}" if est else ""
+        rows.append({"name": f"held-out evaluation (T_eval grid, greedy, sampled; all models{note})", "seconds": secs})
     if bat:
         t = bat.get("timings", {})
         rows.append({"name": "anti-collapse battery (probe generation, every invocation)"

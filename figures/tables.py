@@ -752,8 +752,7 @@ def _ssd_heldout(name: str, ev: dict, bat: dict) -> list[str]:
             else:
                 base, new = _probe_value(e["base"]), _probe_value(e["adapter"])
                 rel = e.get("relative_change")
-                change = (f"{100 * rel:+.1f}%" if isinstance(rel, float) else
-                          _probe_value(rel if "relative_change" in e else e.get("abs_change")))
+                change = f"{100 * rel:+.1f}%" if isinstance(rel, float) else _probe_value(e.get("abs_change"))
             alert = "**ALERT**" if e["alert"] else ("not measured" if not e["measured"] else "within")
             rows.append(f"| {arm} | {probe} | {base} | {new} | {change} | {_probe_value(e.get('tolerance'))} | {alert} |")
     return rows + [""] + _ssd_gate_rows(ev, bat)
@@ -763,18 +762,14 @@ def _ssd_gate_rows(ev: dict, bat: dict) -> list[str]:
     """The round-2 gate per arm (common.ssd.round2_gate) under the thresholds file the evaluation
     recorded; nothing when that file has changed since."""
     from common.ssd import load_thresholds, round2_gate
+    from common.ssd_report import gate_rows
     th = load_thresholds()
     if th["_sha256"] != ev.get("thresholds_sha256"):
         return ["Round-2 gate: not shown (the thresholds file changed since this evaluation).", ""]
     g = th["round2_gate"]
-    rows = [f"Round-2 gate (greedy pass@1 lift ≥ {g['min_lift_pp']:g} pp with non-overlapping 95% intervals, every "
-            f"battery probe within):", ""]
-    for arm in ev["arms"]:
-        d = round2_gate(arm, ev, bat, g)
-        failed = "; ".join(c["detail"] for c in d["conditions"] if not c["ok"])
-        rows.append(f"- {arm}: **{'PASS: round 2 may run' if d['passed'] else 'STOP: no round 2'}**"
-                    f"{f' ({failed})' if failed else ''}")
-    return rows + [""]
+    head = (f"Round-2 gate (greedy pass@1 lift ≥ {g['min_lift_pp']:g} pp with non-overlapping 95% intervals, every "
+            f"battery probe within):")
+    return [head, ""] + gate_rows({arm: round2_gate(arm, ev, bat, g) for arm in ev["arms"]}) + [""]
 
 
 def ssd_table(res: dict[str, dict]) -> str:
